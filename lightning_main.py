@@ -18,7 +18,11 @@ SUBCOMMANDS = ("fit", "validate", "test", "list_models")
 
 def cli_main(args: list[str] | None = None) -> object:
     """Run a subcommand; returns its result (a RunResult, or the list of model names)."""
-    args = list(sys.argv[1:] if args is None else args)
+    if args is None:
+        args = sys.argv[1:]
+        # LightningCLI gets its arguments from us; leave sys.argv alone only when called from Python.
+        sys.argv = sys.argv[:1]
+    args = list(args)
     if not args or args[0] in ("-h", "--help") or args[0] not in SUBCOMMANDS:
         print(USAGE)
         if args and args[0] not in ("-h", "--help"):

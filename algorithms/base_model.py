@@ -29,7 +29,9 @@ def fuse_crop_scores(scores: torch.Tensor, crop_to_image: torch.Tensor) -> tuple
     """Per-image score = mean of its crops' probabilities. Returns (fused scores, index of each image's first crop)."""
     images, inverse = torch.unique(crop_to_image, return_inverse=True)
     fused = torch.zeros(len(images), dtype=scores.dtype, device=scores.device).index_add_(0, inverse, scores)
-    counts = torch.zeros(len(images), dtype=scores.dtype, device=scores.device).index_add_(0, inverse, torch.ones_like(scores))
+    counts = torch.zeros(len(images), dtype=scores.dtype, device=scores.device).index_add_(
+        0, inverse, torch.ones_like(scores)
+    )
     positions = torch.arange(len(crop_to_image), device=scores.device)
     first = torch.full((len(images),), len(crop_to_image), dtype=torch.long, device=scores.device)
     first = first.scatter_reduce(0, inverse, positions, reduce="amin")
@@ -79,7 +81,9 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
     ) -> None:
         super().__init__()
         if training_cropping_strategy not in TRAINING_CROPPING:
-            raise ValueError(f"training_cropping_strategy must be one of {TRAINING_CROPPING}, got {training_cropping_strategy!r}")
+            raise ValueError(
+                f"training_cropping_strategy must be one of {TRAINING_CROPPING}, got {training_cropping_strategy!r}"
+            )
         if evaluation_cropping_strategy not in EVALUATION_CROPPING:
             raise ValueError(
                 f"evaluation_cropping_strategy must be one of {EVALUATION_CROPPING}, got {evaluation_cropping_strategy!r}"

@@ -73,9 +73,11 @@ def register_model(*names: str, factory_name: str | None = None) -> Callable[[Fa
 
     def decorator(fn: Factory) -> Factory:
         label = factory_name or fn.__name__
+        # Check every name before inserting any, so a failed registration leaves the registry unchanged.
         for name in names:
             if name in _MODELS:
                 raise ValueError(f"model name {name!r} registered twice ({_MODELS[name][0]} and {label})")
+        for name in names:
             _MODELS[name] = (label, fn)
         return fn
 

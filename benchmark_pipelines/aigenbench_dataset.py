@@ -32,8 +32,6 @@ def _read_timeline(dataset_path: Path, timeline: dict[str, str] | None) -> dict[
     return dict(BENCHMARK_GENERATORS)
 
 
-
-
 class _Reader:
     """Picklable image-bytes reader over one split of an arrow dataset (bytes, not decoded PIL images)."""
 

@@ -102,7 +102,8 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def _features():
-    from datasets import ClassLabel, Features, Image as HFImage, LargeList, Value
+    from datasets import ClassLabel, Features, LargeList, Value
+    from datasets import Image as HFImage
 
     text = Value("large_string")
     return Features(
@@ -158,7 +159,9 @@ def build_demo_dataset(
     if out.exists() and not overwrite:
         if info_path.is_file() and json.loads(info_path.read_text()) == info:
             return out
-        raise FileExistsError(f"{out} exists and was not built with these arguments; pass overwrite=True or another path")
+        raise FileExistsError(
+            f"{out} exists and was not built with these arguments; pass overwrite=True or another path"
+        )
 
     from datasets import Dataset, DatasetDict
 

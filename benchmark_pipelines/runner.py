@@ -40,7 +40,11 @@ def resolve_experiment_id(info: ExperimentInfo) -> str:
 
 
 def step_dir(info: ExperimentInfo, experiment_id: str, index: int) -> Path:
-    return Path(info.experiments_data_folder) / f"{info.experiment_name_prefix}{experiment_id}" / f"{info.window_name_prefix}{index}"
+    return (
+        Path(info.experiments_data_folder)
+        / f"{info.experiment_name_prefix}{experiment_id}"
+        / f"{info.window_name_prefix}{index}"
+    )
 
 
 def checkpoints(directory: Path) -> list[Path]:
@@ -87,8 +91,11 @@ def run_fit(args: list[str]) -> RunResult:
     steps = probe.instantiate_data().steps
     seed = probe.config.get("seed_everything")
     run_seed = int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else 0
-    print(f"Experiment {experiment_name}: {len(steps)} steps. To resume, re-run the same command with "
-          f"--experiment_info.experiment_id {shlex.quote(experiment_id)}", flush=True)
+    print(
+        f"Experiment {experiment_name}: {len(steps)} steps. To resume, re-run the same command with "
+        f"--experiment_info.experiment_id {shlex.quote(experiment_id)}",
+        flush=True,
+    )
 
     result = RunResult(exp_dir, [], [])
     for k, step in enumerate(steps):
@@ -153,7 +160,9 @@ def run_evaluate(stage: str, args: list[str]) -> RunResult:
         ckpt = latest_checkpoint(sdir)
         if ckpt is None:
             raise FileNotFoundError(f"{sdir} is marked done but has no checkpoint")
-        ctx = StepContext(k, sdir, experiment_name, base_weights=str(ckpt), logging_initial_step=read_step_tracker(sdir))
+        ctx = StepContext(
+            k, sdir, experiment_name, base_weights=str(ckpt), logging_initial_step=read_step_tracker(sdir)
+        )
         cli = BenchmarkCLI(args=[*args, "--experiment_info.experiment_id", experiment_id], step=ctx)
         atomic_write_text(sdir / f"{stage}_config.yaml", cli.dump_config())
         cli.datamodule.set_step(k)
@@ -205,8 +214,9 @@ def summarize_experiment(exp_dir: Path, stage: str = "validate", window_prefix: 
         "next_period_auroc_mean_all_logged": float(np.mean(nxt)) if nxt else None,
     }
     if rows:
-        atomic_write_text(exp_dir / (SUMMARY_FILE if stage == "validate" else f"summary_{stage}.json"),
-                          json.dumps(summary, indent=1))
+        atomic_write_text(
+            exp_dir / (SUMMARY_FILE if stage == "validate" else f"summary_{stage}.json"), json.dumps(summary, indent=1)
+        )
     return summary
 
 

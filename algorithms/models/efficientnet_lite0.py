@@ -17,7 +17,9 @@ from algorithms.models.library_factories import wrap
 from algorithms.models.weights import PretrainedWeightsUnavailable, load_local_weights
 from algorithms.registry import BuiltModel, InputConfig, Mode, register_model
 
-EFFICIENTNET_LITE0_INPUT = InputConfig(size=(224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear")
+EFFICIENTNET_LITE0_INPUT = InputConfig(
+    size=(224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear"
+)
 
 
 def packaged_weights_path() -> Path:
@@ -39,7 +41,9 @@ def load_by_order(model: torch.nn.Module, state: dict[str, torch.Tensor], *, sou
     mapped = {}
     for (own_key, own_val), (key, val) in zip(own.items(), state.items(), strict=True):
         if own_val.shape != val.shape:
-            raise ValueError(f"{source}: tensor {key} has shape {tuple(val.shape)}, {own_key} needs {tuple(own_val.shape)}")
+            raise ValueError(
+                f"{source}: tensor {key} has shape {tuple(val.shape)}, {own_key} needs {tuple(own_val.shape)}"
+            )
         mapped[own_key] = val
     model.load_state_dict(mapped, strict=True)
 

@@ -95,7 +95,9 @@ def _replace_last_linear(module: nn.Module) -> int:
     )
 
 
-@register_family("torchvision", accepts=lambda n: n in _torchvision_names(), list_names=lambda: sorted(_torchvision_names()))
+@register_family(
+    "torchvision", accepts=lambda n: n in _torchvision_names(), list_names=lambda: sorted(_torchvision_names())
+)
 def torchvision_factory(
     base_name: str, *, mode: Mode, num_classes: int, pretrained: bool, pretrained_path: str | None, **kwargs
 ) -> BuiltModel:

@@ -53,8 +53,13 @@ class PredictionsDump(Callback):
         self.written: list[Path] = []
 
     def _collect(self, outputs: dict[str, torch.Tensor]) -> None:
-        self._buffers.append({k: v.detach().float().cpu().numpy() if k in FLOAT_KEYS else v.cpu().numpy()
-                              for k, v in outputs.items() if isinstance(v, torch.Tensor)})
+        self._buffers.append(
+            {
+                k: v.detach().float().cpu().numpy() if k in FLOAT_KEYS else v.cpu().numpy()
+                for k, v in outputs.items()
+                if isinstance(v, torch.Tensor)
+            }
+        )
 
     def _write(self, trainer: Trainer, stage: str, split: str) -> None:
         buffers = _gather(self._buffers, trainer)
@@ -63,9 +68,13 @@ class PredictionsDump(Callback):
             return
         arrays: dict[str, np.ndarray] = {}
         for key in FLOAT_KEYS:
-            arrays[key] = np.concatenate([b[key] for b in buffers]).astype(np.float32) if buffers else np.zeros(0, np.float32)
+            arrays[key] = (
+                np.concatenate([b[key] for b in buffers]).astype(np.float32) if buffers else np.zeros(0, np.float32)
+            )
         for key in INT_KEYS:
-            arrays[key] = np.concatenate([b[key] for b in buffers]).astype(np.int64) if buffers else np.zeros(0, np.int64)
+            arrays[key] = (
+                np.concatenate([b[key] for b in buffers]).astype(np.int64) if buffers else np.zeros(0, np.int64)
+            )
         arrays["identifier"] = arrays["fused_identifiers"]
         dm = trainer.datamodule
         arrays["generator_id_to_name"] = np.array(dm.generator_id_to_name, dtype=str)

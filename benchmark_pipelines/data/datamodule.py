@@ -145,7 +145,9 @@ class AIGenBenchDataModule(L.LightningDataModule):
 
     @property
     def steps(self) -> list[Step]:
-        return _steps(self.resolved_dataset_path(), self.definition.n_generators_per_window, self.definition.benchmark_type)
+        return _steps(
+            self.resolved_dataset_path(), self.definition.n_generators_per_window, self.definition.benchmark_type
+        )
 
     @property
     def step(self) -> Step:
@@ -172,8 +174,12 @@ class AIGenBenchDataModule(L.LightningDataModule):
         module = self.trainer.lightning_module if self.trainer is not None else None
         if module is not None and hasattr(module, "data_config"):
             return module.data_config()
-        return {"input_size": (224, 224), "training_cropping_strategy": "resize",
-                "evaluation_cropping_strategy": "resize", "training_augmentations": "baseline"}
+        return {
+            "input_size": (224, 224),
+            "training_cropping_strategy": "resize",
+            "evaluation_cropping_strategy": "resize",
+            "training_augmentations": "baseline",
+        }
 
     def train_dataset(self) -> TrainImageDataset:
         cfg = self._model_data_config()
@@ -206,7 +212,9 @@ class AIGenBenchDataModule(L.LightningDataModule):
                 "crop_strategy": cfg["evaluation_cropping_strategy"],
                 "input_size": list(cfg["input_size"]),
             }
-            max_bytes = None if self.cache_config.max_gigabytes is None else int(self.cache_config.max_gigabytes * 2**30)
+            max_bytes = (
+                None if self.cache_config.max_gigabytes is None else int(self.cache_config.max_gigabytes * 2**30)
+            )
             cache = EvaluationCache(self.cache_config.directory, key, max_bytes=max_bytes)
         return EvalImageDataset(
             self.table.split(view.split),
@@ -256,17 +264,24 @@ class AIGenBenchDataModule(L.LightningDataModule):
         self._eval_views["predict"] = view
         cfg = self._model_data_config()
         ds = EvalImageDataset(
-            split, view.rows, table.generator_ids("validation"),
-            cropping_strategy=cfg["evaluation_cropping_strategy"], input_size=cfg["input_size"],
-            base_seed=self.augmentations_base_seed, maximum_processing_size=self.maximum_processing_size,
-            mandatory_chain=self.mandatory_evaluation_chain, skip_undecodable=self.skip_undecodable,
+            split,
+            view.rows,
+            table.generator_ids("validation"),
+            cropping_strategy=cfg["evaluation_cropping_strategy"],
+            input_size=cfg["input_size"],
+            base_seed=self.augmentations_base_seed,
+            maximum_processing_size=self.maximum_processing_size,
+            mandatory_chain=self.mandatory_evaluation_chain,
+            skip_undecodable=self.skip_undecodable,
         )
         return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False)
 
 
 @lru_cache(maxsize=8)
 def _steps(path: str, n: int, benchmark_type: str) -> list[Step]:
-    return SlidingWindowsProtocol(n_generators_per_window=n, benchmark_type=benchmark_type).build_steps(_load_table(path))
+    return SlidingWindowsProtocol(n_generators_per_window=n, benchmark_type=benchmark_type).build_steps(
+        _load_table(path)
+    )
 
 
 __all__ = [

@@ -12,8 +12,8 @@ from torch.utils.data import Dataset
 from benchmark_pipelines.augmentations import (
     AIGenBenchV1EvalChain,
     EvaluationCache,
-    crop_if_large,
     ImageDecodeError,
+    crop_if_large,
     decode_rgb,
     eval_crops,
     make_train_augmentations,
@@ -110,7 +110,9 @@ class TrainImageDataset(_SplitRowsDataset):
         free = sample_rng(self.run_seed, self.epoch, idx)
         img = self.augmentations.nondeterministic(img, free)
         img = train_size_adapt(img, self.cropping_strategy, self.input_size, free)
-        return Sample(img[None], int(self.split.label[row]), int(self.generator_ids[row]), int(self.split.index[row]), idx)
+        return Sample(
+            img[None], int(self.split.label[row]), int(self.generator_ids[row]), int(self.split.index[row]), idx
+        )
 
 
 class EvalImageDataset(_SplitRowsDataset):
@@ -172,9 +174,13 @@ def collate_samples(samples: list[Sample | None]) -> Batch:
         empty = torch.empty(0, dtype=torch.int64)
         return Batch(torch.empty(0, 3, 1, 1, dtype=torch.uint8), empty, empty, empty, empty)
     counts = [len(s.crops) for s in samples]
-    images = np.concatenate([s.crops for s in samples]) if len({c.shape for s in samples for c in s.crops}) == 1 else None
+    images = (
+        np.concatenate([s.crops for s in samples]) if len({c.shape for s in samples for c in s.crops}) == 1 else None
+    )
     if images is None:
-        raise ValueError("crops of different sizes cannot be batched: use a fixed-size cropping strategy or batch size 1")
+        raise ValueError(
+            "crops of different sizes cannot be batched: use a fixed-size cropping strategy or batch size 1"
+        )
     image = torch.from_numpy(images).permute(0, 3, 1, 2)  # NHWC uint8 -> NCHW view, channels-last memory
     rep = lambda vals: torch.tensor(np.repeat(vals, counts), dtype=torch.int64)  # noqa: E731
     return Batch(

@@ -162,10 +162,9 @@ class SlidingWindowsProtocol:
             per_window = select_window_reals(train, windows)
         steps = []
         for k, window in enumerate(windows):
-            if self.benchmark_type == "cumulative":
-                rows = np.sort(np.concatenate(per_window[: k + 1]))
-            else:
-                rows = per_window[k]
+            rows = (
+                np.sort(np.concatenate(per_window[: k + 1])) if self.benchmark_type == "cumulative" else per_window[k]
+            )
             rows.setflags(write=False)
             steps.append(
                 Step(
