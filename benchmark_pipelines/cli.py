@@ -12,6 +12,7 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from benchmark_pipelines.callbacks import EvaluationMetrics, PredictionsDump
 
@@ -46,6 +47,16 @@ class StepContext:
     base_weights: str | None = None
     logging_initial_step: int = 0
     extra_callbacks: list = field(default_factory=list)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a hidden temporary name in the same folder, then renames it into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
 
 
 class BenchmarkCLI(LightningCLI):
@@ -120,6 +131,10 @@ class BenchmarkCLI(LightningCLI):
 
     def _instantiate_with(self, extra: list, **kwargs: Any):  # noqa: ANN202
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        plugins = trainer_config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, TorchCheckpointIO) for p in plugins):
+            trainer_config["plugins"] = [*plugins, AtomicCheckpointIO()]
         callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
         return self._instantiate_trainer(trainer_config, callbacks + extra)
 
@@ -153,4 +168,4 @@ def slurm_experiment_id(env: dict[str, str] | None = None) -> str | None:
     return None
 
 
-__all__ = ["DEFAULT_SEED", "BenchmarkCLI", "ExperimentInfo", "StepContext", "slurm_experiment_id"]
+__all__ = ["DEFAULT_SEED", "AtomicCheckpointIO", "BenchmarkCLI", "ExperimentInfo", "StepContext", "slurm_experiment_id"]

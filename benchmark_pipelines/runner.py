@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import shlex
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +50,28 @@ def step_dir(info: ExperimentInfo, experiment_id: str, index: int) -> Path:
 
 
 def checkpoints(directory: Path) -> list[Path]:
-    """Complete checkpoints of a step folder, newest first (temporary files are never candidates)."""
+    """Checkpoints of a step folder, newest first: ``checkpoints/*.ckpt`` and Lightning's SLURM ``hpc_ckpt_*.ckpt``
+    (written into the step folder, which is the Trainer's ``default_root_dir``). Temporary files never count."""
     found = [p for p in (directory / "checkpoints").glob("*.ckpt") if not p.name.startswith(".")]
+    found += list(directory.glob("hpc_ckpt_*.ckpt"))
     return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
 
 
+def is_loadable(path: Path) -> bool:
+    """True when ``path`` is a complete checkpoint (a truncated or corrupt file fails to unpickle)."""
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        warnings.warn(f"ignoring unreadable checkpoint {path} ({type(err).__name__}: {err})", stacklevel=2)
+        return False
+    return True
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
-    found = checkpoints(directory)
-    return found[0] if found else None
+    """The newest complete checkpoint; a corrupt newer one is skipped with a warning naming it."""
+    return next((p for p in checkpoints(directory) if is_loadable(p)), None)
 
 
 def is_done(directory: Path) -> bool:
