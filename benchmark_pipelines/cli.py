@@ -113,7 +113,19 @@ class BenchmarkCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         if self.parse_only:
             return
-        super().instantiate_classes()
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            # jsonargparse reports a failed constructor as "does not validate against any Union subtype";
+            # surface a missing-weights error itself, with its fix.
+            from algorithms.models.weights import PretrainedWeightsUnavailable
+
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, PretrainedWeightsUnavailable):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
 
     def instantiate_trainer(self, **kwargs: Any):  # noqa: ANN201
         extra = []

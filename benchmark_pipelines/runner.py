@@ -128,9 +128,10 @@ def run_fit(args: list[str]) -> RunResult:
                 raise FileNotFoundError(f"{previous} is marked done but has no checkpoint to start {step.name} from")
             base_weights = str(prev_ckpt)
         initial_step = read_step_tracker(previous) if previous is not None else 0
-        sdir.mkdir(parents=True, exist_ok=True)
         ctx = StepContext(k, sdir, experiment_name, base_weights=base_weights, logging_initial_step=initial_step)
         cli = BenchmarkCLI(args=[*args, "--experiment_info.experiment_id", experiment_id], step=ctx)
+        # Created only once model and trainer exist: a failed start (e.g. weights offline) leaves no folder.
+        sdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(sdir / "fit_config.yaml", cli.dump_config())
         cli.datamodule.set_step(k, run_seed=run_seed)
         trainer = cli.trainer

@@ -155,3 +155,15 @@ def test_cli_errors_are_clear(tmp_path, tiny_demo_path):
 def test_list_models_filters(capsys):
     names = cli_main(["list_models", "efficientnet_lite*"])
     assert "efficientnet_lite0" in names and all("efficientnet_lite" in n for n in names)
+
+
+def test_offline_weights_fail_clearly_and_leave_no_output_folder(tmp_path, tiny_demo_path, monkeypatch):
+    from algorithms.models.weights import PretrainedWeightsUnavailable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_cache"))
+    args = tiny_fit_args(tmp_path, tiny_demo_path, "--model.init_args.model_name", "resnet18_probe")
+    with pytest.raises(PretrainedWeightsUnavailable, match=r"'resnet18'.*pretrained_path"):
+        cli_main(["fit", *args])
+    assert not (tmp_path / "experiments_data").exists()
