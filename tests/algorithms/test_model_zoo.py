@@ -45,7 +45,17 @@ TINY_CLIP = {
 }
 
 
-def _build(name: str, mode: str, options: dict) -> tuple:
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Batches of two tiny images gain nothing from intra-op threads, and on a shared 2-core machine OpenMP
+    threads fighting other processes made this module ~10x slower (measured); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _build(name: str, mode: str, options: dict):  # noqa: ANN202
     options = {"pretrained": False, **options}
     torch.manual_seed(0)
     return create_model(f"{name}_{mode}", num_classes=NUM_CLASSES, **options)
