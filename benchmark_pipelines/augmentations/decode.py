@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,9 @@ from io import BytesIO
 
 import cv2
 import numpy as np
+import PIL
+import pyspng
+import simplejpeg
 from PIL import Image
 
 from benchmark_pipelines.augmentations.image_ops import pil_to_array
@@ -38,6 +43,13 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib
 
 class ImageDecodeError(ValueError):
     """Raised when encoded image bytes cannot be decoded into an RGB image."""
+
+
+def _check_pixel_count(width: int, height: int) -> None:
+    if width * height > DECODE_MAX_PIXELS:
+        raise Image.DecompressionBombError(
+            f"image of {width}x{height} pixels exceeds DECODE_MAX_PIXELS={DECODE_MAX_PIXELS}"
+        )
 
 
 @contextmanager
@@ -74,7 +86,7 @@ def _high_bit_depth_to_rgb(im: Image.Image) -> np.ndarray:
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:
-    if im.mode == "RGB":
+    if im.mode == "RGB" and "transparency" not in im.info:
         return pil_to_array(im)
     if im.mode in ("L", "1") and "transparency" not in im.info:
         # Channel replication, identical to convert("RGB") but several times faster on very large images.
@@ -91,6 +103,160 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return pil_to_array(im.convert("RGB"))
 
 
+# ------------------------------------------------------------------------------------------- fast paths
+# PIL decodes PNG and JPEG several times slower than libspng and TurboJPEG (mostly its row-by-row PNG
+# unfiltering and its RGBX storage, packed again by np.asarray). The fast paths below only take files whose
+# pixels provably come out identical to PIL's, and return None for everything else (and for any file they
+# fail on), which then goes through PIL: odd or broken files keep exactly PIL's behaviour.
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# 8-bit colour types whose PIL mode is a plain array of the samples: grey (L), RGB, grey + alpha (LA), RGBA.
+# Palette images, bit depths other than 8 (PIL scales 1/2/4-bit grey and this module 16-bit its own way) and
+# interlaced files go through PIL.
+_SPNG_FORMATS = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
+# Chunks before the image data that change what PIL returns: a transparency key (composited on white) and
+# APNG animation control (PIL's first-frame rules).
+_PNG_PIL_CHUNKS = frozenset({b"tRNS", b"acTL", b"fcTL"})
+
+
+def _plain_png(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, colour type) of an 8-bit, non-interlaced L/RGB/LA/RGBA PNG without tRNS or APNG chunks,
+    else None.
+
+    Walks the chunks before the first IDAT and checks their CRCs, as ``PIL.Image.open`` does (it rejects a bad
+    one; such files are left to PIL to reject).
+    """
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE):
+        return None
+    length, chunk_type = struct.unpack_from(">I4s", data, 8)
+    if chunk_type != b"IHDR" or length != 13:
+        return None
+    width, height, bit_depth, color_type, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if bit_depth != 8 or color_type not in _SPNG_FORMATS or interlace != 0:
+        return None
+    view = memoryview(data)
+    pos = 8
+    while pos + 8 <= len(data):
+        length, chunk_type = struct.unpack_from(">I4s", data, pos)
+        if chunk_type == b"IDAT":
+            return width, height, color_type
+        end = pos + 8 + length
+        if chunk_type in _PNG_PIL_CHUNKS or end + 4 > len(data):
+            return None
+        if zlib.crc32(view[pos + 4 : end]) != struct.unpack_from(">I", data, end)[0]:
+            return None
+        pos = end + 4
+    return None
+
+
+def _decode_png_fast(data: bytes) -> np.ndarray | None:
+    header = _plain_png(data)
+    if header is None:
+        return None
+    width, height, color_type = header
+    _check_pixel_count(width, height)
+    try:
+        # libspng without gamma/tRNS/sBIT processing: the stored 8-bit samples, as PIL gives them. It cannot
+        # output grey + alpha, so LA comes as RGBA (grey replicated, as PIL's convert("RGBA") does).
+        pixels = pyspng.load(data, format=_SPNG_FORMATS[color_type])
+    except (RuntimeError, ValueError):
+        return None
+    if color_type == 0:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    if color_type == 2:
+        return pixels
+    return _to_rgb(Image.fromarray(pixels, "RGBA"))  # composited on white like PIL-decoded LA/RGBA files
+
+
+# Colour spaces whose conversion to RGB is libjpeg's own (the same code in PIL and TurboJPEG). CMYK/YCCK files
+# go through PIL, which inverts Adobe CMYK before converting.
+_JPEG_PLAIN_COLORSPACES = frozenset({"YCbCr", "Gray", "RGB"})
+
+
+def decode_jpeg_like_pil(data: bytes | np.ndarray) -> np.ndarray | None:
+    """RGB pixels of a JPEG exactly as ``Image.open(...).convert("RGB")`` gives them, or None.
+
+    TurboJPEG through simplejpeg with PIL's (libjpeg's) defaults: accurate integer IDCT, fancy upsampling,
+    full size (no DCT-domain scaling). ``strict=True`` turns libjpeg warnings into failures, so a truncated or
+    corrupt file returns None and is left to PIL. None also for CMYK/YCCK files, subsamplings TurboJPEG does
+    not handle, and when :func:`fast_jpeg_decoder_matches_pil` is False.
+
+    Raises:
+        PIL.Image.DecompressionBombError: the image is larger than :data:`DECODE_MAX_PIXELS`.
+    """
+    if not fast_jpeg_decoder_matches_pil():
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in _JPEG_PLAIN_COLORSPACES:
+        return None
+    _check_pixel_count(width, height)
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False, min_factor=1)
+    except ValueError:
+        return None
+
+
+def _decode_fast(data: bytes) -> np.ndarray | None:
+    if data[:2] == b"\xff\xd8":
+        return decode_jpeg_like_pil(data)
+    if data[:8] == _PNG_SIGNATURE:
+        return _decode_png_fast(data)
+    return None
+
+
+def _probe_jpegs() -> list[bytes]:
+    rng = np.random.default_rng(0)
+    smooth = cv2.resize(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8), (45, 37), interpolation=cv2.INTER_CUBIC)
+    img = Image.fromarray(np.clip(smooth + rng.integers(0, 24, smooth.shape), 0, 255).astype(np.uint8))
+    variants = [
+        (img, {"quality": 50}),
+        (img, {"quality": 100}),
+        (img, {"quality": 75, "subsampling": 1}),
+        (img, {"quality": 75, "subsampling": 0, "progressive": True}),
+        (img.convert("L"), {"quality": 90}),
+    ]
+    out = []
+    for im, kwargs in variants:
+        buf = BytesIO()
+        im.save(buf, format="JPEG", **kwargs)
+        out.append(buf.getvalue())
+    ok, h1v2 = cv2.imencode(
+        ".jpg",
+        np.asarray(img),
+        [cv2.IMWRITE_JPEG_QUALITY, 60, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440],
+    )
+    if ok:
+        out.append(h1v2.tobytes())
+    return out
+
+
+@functools.cache
+def fast_jpeg_decoder_matches_pil() -> bool:
+    """Whether simplejpeg decodes a probe set of JPEGs (4:2:0, 4:2:2, 4:4:0, progressive 4:4:4, grey) exactly
+    as the installed PIL does. Checked once per process; if False (e.g. a libjpeg-turbo build that upsamples
+    differently), every JPEG goes through PIL and a warning says so.
+    """
+    for data in _probe_jpegs():
+        with Image.open(BytesIO(data)) as im:
+            expected = np.asarray(im.convert("RGB"))
+        try:
+            got = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False, min_factor=1)
+        except ValueError:
+            got = None
+        if got is None or not np.array_equal(got, expected):
+            warnings.warn(
+                "simplejpeg does not decode JPEG exactly like PIL with the installed versions "
+                f"(simplejpeg {simplejpeg.__version__}, Pillow {PIL.__version__}); decoding JPEG with PIL (slower)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return False
+    return True
+
+
 def decode_rgb(data: bytes, *, where: str = "") -> np.ndarray:
     """Decodes an encoded image (PNG, JPEG, WEBP, TIFF, GIF, BMP, ...) into an RGB uint8 array.
 
@@ -103,6 +269,10 @@ def decode_rgb(data: bytes, *, where: str = "") -> np.ndarray:
       0..255), replicated to three channels. ``F``: rounded and clipped to [0, 255].
     - Multi-frame files (GIF, animated WEBP): the first frame. EXIF orientation is not applied (pixels as
       stored, like PIL's ``Image.open``).
+
+    Plain 8-bit PNGs are decoded by libspng and YCbCr/grey JPEGs by TurboJPEG (simplejpeg), several times faster
+    than PIL and with the same pixels (tests check it byte for byte); everything else, and any file those fail
+    on, goes through PIL.
 
     Images up to :data:`DECODE_MAX_PIXELS` pixels decode; PIL's lower decompression-bomb limit is raised only
     while this call runs (thread-safe), not for the rest of the program.
@@ -118,12 +288,11 @@ def decode_rgb(data: bytes, *, where: str = "") -> np.ndarray:
         ImageDecodeError: the bytes are not a decodable image, are truncated, or the image is too large.
     """
     try:
+        fast = _decode_fast(data)
+        if fast is not None:
+            return fast
         with _raised_pixel_limit(), Image.open(BytesIO(data)) as im:
-            width, height = im.size
-            if width * height > DECODE_MAX_PIXELS:
-                raise Image.DecompressionBombError(
-                    f"image of {width}x{height} pixels exceeds DECODE_MAX_PIXELS={DECODE_MAX_PIXELS}"
-                )
+            _check_pixel_count(*im.size)
             im.load()
             return _to_rgb(im)
     except _DECODE_ERRORS as exc:
