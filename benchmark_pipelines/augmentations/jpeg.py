@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from benchmark_pipelines.augmentations.decode import decode_jpeg_like_pil
 from benchmark_pipelines.augmentations.image_ops import Trace, check_rgb, pil_to_array
 
 JPEG_LIBRARIES = ("cv2", "pil")
@@ -35,7 +36,11 @@ def jpeg_roundtrip(img: np.ndarray, quality: int, library: str) -> np.ndarray:
     - ``"cv2"``: RGB -> BGR, ``cv2.imencode(".jpg", bgr, [IMWRITE_JPEG_QUALITY, quality])``, ``cv2.imdecode``
       with ``IMREAD_COLOR``, BGR -> RGB.
 
-    Both always write a three-component JPEG, so a grey-looking RGB image stays three-channel.
+    Both always write a three-component JPEG, so a grey-looking RGB image stays three-channel. Each library's own
+    encoder writes the file; it is decoded by :func:`~benchmark_pipelines.augmentations.decode.decode_jpeg_like_pil`
+    (TurboJPEG with libjpeg's default accurate IDCT and fancy upsampling), which gives the same pixels as
+    ``Image.open`` and ``cv2.imdecode`` (both libjpeg-turbo with those defaults; tests compare all three) without
+    PIL's RGBX repacking or OpenCV's BGR swaps.
 
     Args:
         img: RGB uint8 array (H, W, 3).
@@ -50,13 +55,19 @@ def jpeg_roundtrip(img: np.ndarray, quality: int, library: str) -> np.ndarray:
     if library == "pil":
         buf = BytesIO()
         Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=q)
+        decoded = decode_jpeg_like_pil(buf.getbuffer())
+        if decoded is not None:
+            return decoded
         buf.seek(0)
-        with Image.open(buf) as decoded:
-            return pil_to_array(decoded.convert("RGB") if decoded.mode != "RGB" else decoded)
+        with Image.open(buf) as im:
+            return pil_to_array(im.convert("RGB") if im.mode != "RGB" else im)
     if library == "cv2":
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
         if not ok:
             raise RuntimeError(f"cv2.imencode failed on an image of shape {img.shape} at quality {q}")
+        decoded = decode_jpeg_like_pil(encoded)
+        if decoded is not None:
+            return decoded
         return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     raise ValueError(f"unknown JPEG library {library!r}; allowed: {list(JPEG_LIBRARIES)}")
 
