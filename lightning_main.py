@@ -18,6 +18,7 @@ SUBCOMMANDS = ("fit", "validate", "test", "list_models")
 
 def cli_main(args: list[str] | None = None) -> object:
     """Run a subcommand; returns its result (a RunResult, or the list of model names)."""
+    called_from_shell = args is None
     if args is None:
         args = sys.argv[1:]
         # LightningCLI gets its arguments from us; leave sys.argv alone only when called from Python.
@@ -39,6 +40,11 @@ def cli_main(args: list[str] | None = None) -> object:
     from benchmark_pipelines.runner import format_summary, run_evaluate, run_fit, summarize_experiment
 
     result = run_fit(rest) if command == "fit" else run_evaluate(command, rest)
+    if result.interrupted and called_from_shell:
+        import signal
+
+        # A signalled stop is not a success: exit like the signal would have (128 + number), after saving.
+        raise SystemExit(128 + signal.Signals[result.signal].value)
     stage = "validate" if command == "fit" else command
     summary = summarize_experiment(result.experiment_dir, stage)
     if summary["windows"]:

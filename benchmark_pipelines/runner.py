@@ -6,6 +6,8 @@ import json
 import logging
 import pickle
 import shlex
+import signal
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,14 @@ import numpy as np
 from lightning.pytorch.trainer.states import TrainerStatus
 
 from benchmark_pipelines.atomic import atomic_write_text
-from benchmark_pipelines.cli import BenchmarkCLI, ExperimentInfo, StepContext, slurm_experiment_id
+from benchmark_pipelines.callbacks.resume import RESUME_CHECKPOINT, ResumeCheckpointing, RunInterrupted, StopRequest
+from benchmark_pipelines.cli import (
+    BenchmarkCLI,
+    CheckpointingConfig,
+    ExperimentInfo,
+    StepContext,
+    slurm_experiment_id,
+)
 from benchmark_pipelines.protocols import subset_generators
 
 log = logging.getLogger(__name__)
@@ -95,12 +104,20 @@ class RunResult:
     completed: list[int]
     skipped: list[int]
     interrupted: bool = False
+    signal: str | None = None
+    requeued: bool = False
 
 
 def run_fit(args: list[str]) -> RunResult:
-    """Train every step not yet done, in order; each with a fresh CLI, Trainer and data module."""
+    """Train every step not yet done, in order; each with a fresh CLI, Trainer and data module.
+
+    A step resumes from its newest complete checkpoint (mid-step or after training, in which case only the
+    evaluation is run again); otherwise it starts from the previous step's final weights. Ctrl-C, SIGTERM and the
+    SLURM requeue signal stop the run at the next batch boundary after a checkpoint (see ``callbacks.resume``).
+    """
     probe = BenchmarkCLI(args=args, parse_only=True)
     info = ExperimentInfo(**probe.config.experiment_info.as_dict())
+    ckpt_cfg = CheckpointingConfig(**probe.config.checkpointing.as_dict())
     experiment_id = resolve_experiment_id(info)
     experiment_name = f"{info.experiment_name_prefix}{experiment_id}"
     exp_dir = Path(info.experiments_data_folder) / experiment_name
@@ -114,37 +131,116 @@ def run_fit(args: list[str]) -> RunResult:
     )
 
     result = RunResult(exp_dir, [], [])
-    for k, step in enumerate(steps):
-        sdir = step_dir(info, experiment_id, k)
-        if is_done(sdir):
-            result.skipped.append(k)
-            print(f"{step.name}: done, skipped", flush=True)
-            continue
-        previous = step_dir(info, experiment_id, k - 1) if k > 0 else None
-        base_weights = None
-        if previous is not None:
-            prev_ckpt = latest_checkpoint(previous)
-            if prev_ckpt is None:
-                raise FileNotFoundError(f"{previous} is marked done but has no checkpoint to start {step.name} from")
-            base_weights = str(prev_ckpt)
-        initial_step = read_step_tracker(previous) if previous is not None else 0
-        ctx = StepContext(k, sdir, experiment_name, base_weights=base_weights, logging_initial_step=initial_step)
-        cli = BenchmarkCLI(args=[*args, "--experiment_info.experiment_id", experiment_id], step=ctx)
-        # Created only once model and trainer exist: a failed start (e.g. weights offline) leaves no folder.
-        sdir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(sdir / "fit_config.yaml", cli.dump_config())
-        cli.datamodule.set_step(k, run_seed=run_seed)
-        trainer = cli.trainer
-        _print_batch_info(cli)
-        resume = latest_checkpoint(sdir)
-        trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
-        if trainer.state.status != TrainerStatus.FINISHED or trainer.interrupted:
-            result.interrupted = True
-            print(f"{step.name}: interrupted; re-run the same command to resume", flush=True)
-            break
-        mark_done(sdir, initial_step + trainer.global_step)
-        result.completed.append(k)
+    with StopRequest(ckpt_cfg.requeue_signal) as stop:
+        try:
+            for k, step in enumerate(steps):
+                stop.check()  # a signal between steps stops here
+                sdir = step_dir(info, experiment_id, k)
+                if is_done(sdir):
+                    result.skipped.append(k)
+                    print(f"{step.name}: done, skipped", flush=True)
+                    continue
+                _run_step(args, k, step.name, info, experiment_id, experiment_name, run_seed, ckpt_cfg, stop)
+                result.completed.append(k)
+        except RunInterrupted as stopped:
+            result.interrupted, result.signal = True, signal.Signals(stopped.signum).name
+            if stop.requeue_requested and ckpt_cfg.requeue:
+                result.requeued = requeue_slurm_job()
+            how = "requeued" if result.requeued else "re-run the same command to resume"
+            print(f"Stopped by {result.signal} after saving; {how}", flush=True)
     return result
+
+
+def _run_step(
+    args: list[str],
+    k: int,
+    name: str,
+    info: ExperimentInfo,
+    experiment_id: str,
+    experiment_name: str,
+    run_seed: int,
+    ckpt_cfg: CheckpointingConfig,
+    stop: StopRequest,
+) -> None:
+    sdir = step_dir(info, experiment_id, k)
+    previous = step_dir(info, experiment_id, k - 1) if k > 0 else None
+    base_weights = None
+    if previous is not None:
+        prev_ckpt = latest_checkpoint(previous)
+        if prev_ckpt is None:
+            raise FileNotFoundError(f"{previous} is marked done but has no checkpoint to start {name} from")
+        base_weights = str(prev_ckpt)
+    initial_step = read_step_tracker(previous) if previous is not None else 0
+    resume = latest_checkpoint(sdir) if sdir.is_dir() else None
+    resume_step = checkpoint_global_step(resume) if resume is not None else None
+    resumer = ResumeCheckpointing(
+        sdir / "checkpoints",
+        every_n_train_steps=ckpt_cfg.every_n_train_steps,
+        every_n_minutes=ckpt_cfg.every_n_minutes,
+        stop=stop,
+    )
+    ctx = StepContext(
+        k,
+        sdir,
+        experiment_name,
+        base_weights=base_weights,
+        logging_initial_step=initial_step,
+        extra_callbacks=[resumer],
+        resume_log_step=None if resume_step is None else initial_step + resume_step,
+    )
+    cli = BenchmarkCLI(args=[*args, "--experiment_info.experiment_id", experiment_id], step=ctx)
+    # Created only once model and trainer exist: a failed start (e.g. weights offline) leaves no folder.
+    sdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(sdir / "fit_config.yaml", cli.dump_config())
+    cli.datamodule.set_step(k, run_seed=run_seed)
+    trainer = cli.trainer
+    _print_batch_info(cli)
+    if resume is not None:
+        print(f"{name}: resuming from {resume} (step {resume_step})", flush=True)
+    # Callbacks that write a step's evaluation outputs expose ``last_validation_step`` (PredictionsDump does).
+    writers = [cb for cb in trainer.callbacks if hasattr(cb, "last_validation_step")]
+    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
+    if trainer.state.status != TrainerStatus.FINISHED:
+        raise RuntimeError(f"{name}: training stopped with status {trainer.state.status}")
+    if any(cb.last_validation_step != trainer.global_step for cb in writers):
+        # The final evaluation did not run in this fit: it was interrupted before, or resumed after training ended,
+        # or the validation schedule skips the last epoch. Evaluate the trained weights now.
+        stop.check()
+        trainer.validate(cli.model, datamodule=cli.datamodule)
+    mark_done(sdir, initial_step + trainer.global_step)
+    _drop_superseded_checkpoints(sdir)
+
+
+def checkpoint_global_step(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("global_step", 0))
+
+
+def _drop_superseded_checkpoints(directory: Path) -> None:
+    """After a step is done keep only its newest checkpoint (the final weights): mid-step ones are obsolete."""
+    found = checkpoints(directory)
+    for old in found[1:]:
+        if old.name == RESUME_CHECKPOINT or old.name.startswith("hpc_ckpt_"):
+            old.unlink(missing_ok=True)
+
+
+def requeue_slurm_job(env: dict[str, str] | None = None) -> bool:
+    """``scontrol requeue <job id>`` for the current SLURM batch job; False (with a message) outside SLURM."""
+    job = slurm_experiment_id(env)
+    if job is None:
+        print("requeue signal received outside a SLURM batch job: not requeueing", flush=True)
+        return False
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], check=False)
+    except FileNotFoundError:
+        print(f"scontrol not found on PATH: job {job} not requeued; resubmit it to resume", flush=True)
+        return False
+    if done.returncode != 0:
+        print(f"scontrol requeue {job} failed (exit {done.returncode}); resubmit the job to resume", flush=True)
+        return False
+    print(f"Requeued SLURM job {job}", flush=True)
+    return True
 
 
 def _print_batch_info(cli: BenchmarkCLI) -> None:
@@ -257,6 +353,7 @@ __all__ = [
     "is_done",
     "latest_checkpoint",
     "mark_done",
+    "requeue_slurm_job",
     "resolve_experiment_id",
     "run_evaluate",
     "run_fit",

@@ -51,6 +51,7 @@ class PredictionsDump(Callback):
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self._buffers: list[dict[str, np.ndarray]] = []
         self.written: list[Path] = []
+        self.last_validation_step: int | None = None  # global step of the last validation dump (runner's check)
 
     def _collect(self, outputs: dict[str, torch.Tensor]) -> None:
         self._buffers.append(
@@ -64,6 +65,8 @@ class PredictionsDump(Callback):
     def _write(self, trainer: Trainer, stage: str, split: str) -> None:
         buffers = _gather(self._buffers, trainer)
         self._buffers = []
+        if stage == "validate":
+            self.last_validation_step = trainer.global_step
         if trainer.global_rank != 0 or self.save_dir is None:
             return
         arrays: dict[str, np.ndarray] = {}

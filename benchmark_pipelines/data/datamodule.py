@@ -22,6 +22,7 @@ from benchmark_pipelines.data.image_datasets import (
     TrainImageDataset,
     collate_samples,
 )
+from benchmark_pipelines.data.samplers import ResumableDataLoader, ResumableShuffleSampler
 from benchmark_pipelines.demo_dataset import build_demo_dataset
 from benchmark_pipelines.protocols import EvalView, SlidingWindowsProtocol, Step, make_eval_view
 from benchmark_pipelines.sample_table import SampleTable
@@ -124,6 +125,7 @@ class AIGenBenchDataModule(L.LightningDataModule):
         self.step_index = self.definition.current_window or 0
         self.run_seed = 0
         self._eval_views: dict[str, EvalView] = {}
+        self._resume_position: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ table and steps
     def resolved_dataset_path(self) -> str:
@@ -229,32 +231,42 @@ class AIGenBenchDataModule(L.LightningDataModule):
             skip_undecodable=self.skip_undecodable,
         )
 
-    def _loader(self, dataset, *, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:  # noqa: ANN001
+    def _loader(self, dataset, *, batch_size: int, sampler: ResumableShuffleSampler | None = None) -> DataLoader:  # noqa: ANN001
         workers = min(self.num_workers, len(dataset))
-        generator = torch.Generator().manual_seed(seed) if shuffle else None
-        return DataLoader(
+        return (ResumableDataLoader if sampler is not None else DataLoader)(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle and len(dataset) > batch_size,
+            sampler=sampler,
+            drop_last=sampler is not None and len(dataset) > batch_size,
             num_workers=workers,
             collate_fn=collate_samples,
             pin_memory=torch.cuda.is_available(),
-            generator=generator,
+            # Worker seeds come from this generator, never from the global RNG (which a resume restores).
+            generator=torch.Generator().manual_seed(self.run_seed),
             persistent_workers=False,
         )
 
+    def resume_training_at(self, epoch: int, batches_done: int) -> None:
+        """Called on a mid-epoch resume (by ``ResumeCheckpointing``): the next training loader continues ``epoch``
+        after its first ``batches_done`` batches per device."""
+        self._resume_position = (epoch, batches_done)
+
     def train_dataloader(self) -> DataLoader:
         ds = self.train_dataset()
-        ds.epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        seed = self.run_seed * 1000 + self.step_index * 100 + ds.epoch
-        return self._loader(ds, batch_size=self.train_batch_size, shuffle=True, seed=seed)
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableShuffleSampler(len(ds), (self.run_seed, self.step_index), num_replicas=replicas, rank=rank)
+        position, self._resume_position = getattr(self, "_resume_position", None), None
+        if position is not None:
+            epoch, batches_done = position
+            sampler.resume_at(epoch, batches_done * self.train_batch_size * replicas)
+        return self._loader(ds, batch_size=self.train_batch_size, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.eval_dataset("validation"), batch_size=self.eval_batch_size, shuffle=False)
+        return self._loader(self.eval_dataset("validation"), batch_size=self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.eval_dataset("test"), batch_size=self.eval_batch_size, shuffle=False)
+        return self._loader(self.eval_dataset("test"), batch_size=self.eval_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
         # predict: the raw validation split, unbalanced (spec 2.6); pairing is not defined for it.
@@ -274,7 +286,7 @@ class AIGenBenchDataModule(L.LightningDataModule):
             mandatory_chain=self.mandatory_evaluation_chain,
             skip_undecodable=self.skip_undecodable,
         )
-        return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False)
+        return self._loader(ds, batch_size=self.eval_batch_size)
 
 
 @lru_cache(maxsize=8)

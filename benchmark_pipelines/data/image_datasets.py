@@ -98,7 +98,9 @@ class TrainImageDataset(_SplitRowsDataset):
     def __len__(self) -> int:
         return len(self.rows) * self.augmentation_factor
 
-    def __getitem__(self, idx: int) -> Sample | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample | None:
+        # ``(epoch, index)`` from ResumableShuffleSampler; a bare index uses ``self.epoch``.
+        epoch, idx = key if isinstance(key, tuple) else (self.epoch, key)
         k, i = idx % self.augmentation_factor, idx // self.augmentation_factor
         row = int(self.rows[i])
         img = self._decode(row)
@@ -107,7 +109,7 @@ class TrainImageDataset(_SplitRowsDataset):
         rng = np.random.default_rng(train_sample_seed(self.base_seed, k, i))
         img = crop_if_large(img, rng, self.maximum_processing_size)
         img = self.augmentations.deterministic(img, rng)
-        free = sample_rng(self.run_seed, self.epoch, idx)
+        free = sample_rng(self.run_seed, epoch, idx)
         img = self.augmentations.nondeterministic(img, free)
         img = train_size_adapt(img, self.cropping_strategy, self.input_size, free)
         return Sample(
