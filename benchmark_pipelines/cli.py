@@ -38,6 +38,24 @@ class ExperimentInfo:
 
 
 @dataclass
+class CheckpointingConfig:
+    """Mid-step checkpoints and interruption handling (``--checkpointing.*``).
+
+    Attributes:
+        every_n_train_steps: also checkpoint every N optimizer steps inside a window/task (null: off).
+        every_n_minutes: also checkpoint every N minutes of training (null: off).
+        requeue_signal: the signal SLURM sends before preemption or time-out (``#SBATCH --signal=SIGUSR1@90``).
+            On it the run checkpoints at the next batch boundary, calls ``scontrol requeue <job id>`` and exits.
+        requeue: call ``scontrol requeue`` on that signal (only when running as a SLURM batch job).
+    """
+
+    every_n_train_steps: int | None = None
+    every_n_minutes: float | None = 30.0
+    requeue_signal: str = "SIGUSR1"
+    requeue: bool = True
+
+
+@dataclass
 class StepContext:
     """What the runner tells the CLI about the step it builds."""
 
@@ -47,6 +65,8 @@ class StepContext:
     base_weights: str | None = None
     logging_initial_step: int = 0
     extra_callbacks: list = field(default_factory=list)
+    # Logged step of the checkpoint a step resumes from: TensorBoard drops the events logged after it (purge_step).
+    resume_log_step: int | None = None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -79,6 +99,7 @@ class BenchmarkCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(ExperimentInfo, "experiment_info")
+        parser.add_class_arguments(CheckpointingConfig, "checkpointing")
         parser.add_argument(
             "--dataset_path",
             type=str | None,
@@ -102,6 +123,9 @@ class BenchmarkCLI(LightningCLI):
             init = logger.init_args
             if class_path.endswith("TensorBoardLogger") or class_path.endswith("CSVLogger"):
                 init.name, init.version = ctx.experiment_name, step_name
+                if class_path.endswith("TensorBoardLogger") and ctx.resume_log_step is not None:
+                    # Events logged after the checkpoint (and lost with the killed run) are dropped by readers.
+                    init.purge_step = ctx.resume_log_step
             elif class_path.endswith("WandbLogger"):
                 init.name = f"{ctx.experiment_name}_{step_name}"
                 init.group = ctx.experiment_name
@@ -131,18 +155,27 @@ class BenchmarkCLI(LightningCLI):
         extra = []
         ctx = self.step_context
         if ctx is not None:
-            threshold = float(getattr(self.model.hparams, "classification_threshold", 0.5))
+            # A data module with its own evaluation outputs (CDDB: continual metrics) replaces the AUROC
+            # metrics and .npz dumps of the sliding-window benchmark; checkpoints and runner callbacks stay.
+            step_callbacks = getattr(self.datamodule, "step_callbacks", None)
+            if callable(step_callbacks):
+                evaluation = list(step_callbacks(ctx))
+            else:
+                threshold = float(getattr(self.model.hparams, "classification_threshold", 0.5))
+                evaluation = [EvaluationMetrics(threshold=threshold), PredictionsDump(ctx.step_dir)]
             extra = [
                 ModelCheckpoint(dirpath=str(ctx.step_dir / "checkpoints"), save_last=False),
-                EvaluationMetrics(threshold=threshold),
-                PredictionsDump(ctx.step_dir),
+                *evaluation,
                 *ctx.extra_callbacks,
             ]
         kwargs.setdefault("callbacks", [])
         return super().instantiate_trainer(**kwargs) if not extra else self._instantiate_with(extra, **kwargs)
 
     def _instantiate_with(self, extra: list, **kwargs: Any):  # noqa: ANN202
-        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        configured = self._get(self.config_init, "trainer", default={})
+        trainer_config = {**configured, **kwargs}
+        # Callbacks from the YAML (trainer.callbacks) and from kwargs both apply; kwargs must not replace them.
+        trainer_config["callbacks"] = [*_as_list(configured.get("callbacks")), *_as_list(kwargs.get("callbacks"))]
         plugins = trainer_config.get("plugins") or []
         plugins = list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, TorchCheckpointIO) for p in plugins):
@@ -180,4 +213,12 @@ def slurm_experiment_id(env: dict[str, str] | None = None) -> str | None:
     return None
 
 
-__all__ = ["DEFAULT_SEED", "AtomicCheckpointIO", "BenchmarkCLI", "ExperimentInfo", "StepContext", "slurm_experiment_id"]
+__all__ = [
+    "DEFAULT_SEED",
+    "AtomicCheckpointIO",
+    "BenchmarkCLI",
+    "CheckpointingConfig",
+    "ExperimentInfo",
+    "StepContext",
+    "slurm_experiment_id",
+]
