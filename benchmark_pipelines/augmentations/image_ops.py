@@ -71,8 +71,8 @@ def to_grayscale(img: np.ndarray) -> np.ndarray:
     ``L = (19595 R + 38470 G + 7471 B + 32768) >> 16``, which is what torchvision's ``rgb_to_grayscale`` does
     on PIL images (the format the reference has at this step). cv2's RGB2GRAY rounds differently.
     """
-    gray = Image.fromarray(img, "RGB").convert("L")
-    return pil_to_array(gray.convert("RGB"))
+    gray = np.asarray(Image.fromarray(img, "RGB").convert("L"))
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)  # channel replication, as convert("RGB"), without RGBX repacking
 
 
 def add_gaussian_noise(img: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
