@@ -35,6 +35,10 @@ class LoRAXNetwork(nn.Module):
     * logits: ``head(E)`` (B, 2(t+1)); class ``2k`` = real of task ``k``, ``2k + 1`` = fake of task ``k``;
     * diversity logits (``t > 0`` only): ``div_head(e_t)`` (B, 3): old classes / new real / new fake.
 
+    Tasks may also bring another number of classes (``n_initial_classes``, ``add_task(n_new_classes)``; e.g.
+    one real and one class per generator of an AI-GenBench window); the diversity head then has
+    ``n_new_classes + 1`` outputs (old classes, then each new class), as in DER.
+
     Only the newest adapter, the whole head and the diversity head are trainable; the ConViT weights and the
     older adapters are frozen; adapters are never merged. Each LoRA matrix adds ``r * (d_in + d_out)``
     parameters, so the default targets give 2,457,600 (base), 1,382,400 (small) and 614,400 (tiny) per task.
@@ -54,6 +58,8 @@ class LoRAXNetwork(nn.Module):
         r: LoRA rank.
         lora_alpha: LoRA alpha (scaling ``alpha / r``; the reference uses 16 / 64 = 0.25).
         lora_dropout: dropout on the adapter input.
+        img_size: input side of the ConViT (224 for the released weights; small values for tests).
+        n_initial_classes: classes of the first task (2 on CDDB).
     """
 
     def __init__(
@@ -66,16 +72,22 @@ class LoRAXNetwork(nn.Module):
         r: int = 64,
         lora_alpha: int = 16,
         lora_dropout: float = 0.1,
+        img_size: int = 224,
+        n_initial_classes: int = 2,
     ) -> None:
         super().__init__()
-        backbone = create_convit_backbone(size, pretrained=pretrained, pretrained_path=pretrained_path)
+        if n_initial_classes < 1:
+            raise ValueError(f"n_initial_classes must be >= 1; got {n_initial_classes}")
+        backbone = create_convit_backbone(
+            size, pretrained=pretrained, pretrained_path=pretrained_path, img_size=img_size
+        )
         self.size = size
         self.embed_dim = int(backbone.num_features)
         self._lora_config = LoraConfig(
             target_modules=target_modules, r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, bias="none"
         )
         self.backbone = get_peft_model(backbone, copy.deepcopy(self._lora_config), adapter_name="task0")
-        self.head = _kaiming_linear(self.embed_dim, 2)
+        self.head = _kaiming_linear(self.embed_dim, n_initial_classes)
         self.register_module("div_head", None)
         self._n_tasks = 1
         self._activate(0)
@@ -87,8 +99,8 @@ class LoRAXNetwork(nn.Module):
 
     @property
     def n_classes(self) -> int:
-        """Number of output classes, ``2 * n_tasks``."""
-        return 2 * self._n_tasks
+        """Number of output classes (``2 * n_tasks`` with two classes per task)."""
+        return self.head.out_features
 
     @property
     def adapter_names(self) -> list[str]:
@@ -99,25 +111,45 @@ class LoRAXNetwork(nn.Module):
         """Names (relative to the ConViT) of the modules that carry LoRA adapters."""
         return sorted(self.backbone.targeted_module_names)
 
-    def add_task(self) -> None:
+    def add_task(self, n_new_classes: int = 2) -> None:
         """Start a new task ``t``: add adapter ``task{t}``, grow the head, make a fresh diversity head.
 
-        The new head ``W'`` (2(t+1), D(t+1)) gets kaiming-uniform weights (``nonlinearity='linear'``) and zero
-        bias, then ``W'[:2t, :Dt] = W`` and ``b'[:2t] = b``: old classes keep their weights on the old features
-        and get random weights on the new feature columns. The diversity head is a new ``nn.Linear(D, 3)``.
-        Afterwards only the new adapter and the heads are trainable.
+        With ``C`` old classes and ``n`` new ones, the new head ``W'`` (C + n, D(t+1)) gets kaiming-uniform
+        weights (``nonlinearity='linear'``) and zero bias, then ``W'[:C, :Dt] = W`` and ``b'[:C] = b``: old
+        classes keep their weights on the old features and get random weights on the new feature columns. The
+        diversity head is a new ``nn.Linear(D, n + 1)`` (3 on CDDB). Afterwards only the new adapter and the
+        heads are trainable.
         """
+        if n_new_classes < 1:
+            raise ValueError(f"n_new_classes must be >= 1; got {n_new_classes}")
         t = self._n_tasks
         self.backbone.add_adapter(f"task{t}", copy.deepcopy(self._lora_config))
         old = self.head
-        new = _kaiming_linear(self.embed_dim * (t + 1), 2 * (t + 1)).to(old.weight.device, old.weight.dtype)
+        new = _kaiming_linear(self.embed_dim * (t + 1), old.out_features + n_new_classes)
+        new = new.to(old.weight.device, old.weight.dtype)
         with torch.no_grad():
             new.weight[: old.out_features, : old.in_features] = old.weight
             new.bias[: old.out_features] = old.bias
         self.head = new
-        self.div_head = nn.Linear(self.embed_dim, 3).to(old.weight.device, old.weight.dtype)
+        self.div_head = nn.Linear(self.embed_dim, n_new_classes + 1).to(old.weight.device, old.weight.dtype)
         self._n_tasks = t + 1
         self._activate(t)
+
+    def reset_first_head(self, n_classes: int) -> None:
+        """Replace the (untrained) first-task head by a fresh one with ``n_classes`` outputs.
+
+        For callers that learn the first task's number of classes only after building the network.
+
+        Raises:
+            ValueError: once a second task exists (the head then holds trained rows).
+        """
+        if self._n_tasks != 1:
+            raise ValueError(f"the first head can only be reset before the second task (there are {self._n_tasks})")
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1; got {n_classes}")
+        old = self.head
+        self.head = _kaiming_linear(self.embed_dim, n_classes).to(old.weight.device, old.weight.dtype)
+        self._activate(0)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Freeze everything but the newest adapter and the heads, and return those parameters.
@@ -135,13 +167,24 @@ class LoRAXNetwork(nn.Module):
             raise ValueError(f"task {task} does not exist; tasks are 0..{self._n_tasks - 1}")
         return sum(p.numel() for name, p in self.backbone.named_parameters() if _adapter_of(name) == f"task{k}")
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Concatenated CLS features of all adapters: ``E = [e_0, ..., e_t]``, shape (B, D(t+1))."""
+    def features(self, x: torch.Tensor, n_tasks: int | None = None) -> torch.Tensor:
+        """Concatenated CLS features of the adapters: ``E = [e_0, ..., e_t]``, shape (B, D(t+1)).
+
+        Args:
+            x: normalised images (B, 3, H, W).
+            n_tasks: use only the first ``n_tasks`` adapters (default: all); e.g. the features of the network
+                as it was at the end of an earlier task, for herding.
+        """
+        n = self._n_tasks if n_tasks is None else n_tasks
+        if not 1 <= n <= self._n_tasks:
+            raise ValueError(f"n_tasks must be in 1..{self._n_tasks}; got {n_tasks}")
         feats = []
-        for k in range(self._n_tasks):
+        for k in range(n):
             self._activate(k)
             feats.append(self.backbone(x))
-        # The newest adapter ran last, so it stays active, as the optimizer expects.
+        if n != self._n_tasks:
+            self._activate(self._n_tasks - 1)
+        # The newest adapter is left active, as the optimizer expects.
         return torch.cat(feats, dim=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -166,7 +209,7 @@ class LoRAXNetwork(nn.Module):
 
 
 def create_convit_backbone(
-    size: str, *, pretrained: bool = False, pretrained_path: str | Path | None = None
+    size: str, *, pretrained: bool = False, pretrained_path: str | Path | None = None, img_size: int = 224
 ) -> nn.Module:
     """Build timm ``convit_<size>`` without classifier (``num_classes=0``, forward gives the CLS feature).
 
@@ -174,6 +217,7 @@ def create_convit_backbone(
         size: "tiny", "small" or "base".
         pretrained: download/load timm's ImageNet-1k weights (HF hub ``timm/convit_<size>.fb_in1k``).
         pretrained_path: local checkpoint to load instead (strict, ``head.*`` keys dropped).
+        img_size: input side (the released weights are for 224; their position embedding fits no other size).
 
     Raises:
         ValueError: on an unknown size.
@@ -187,7 +231,7 @@ def create_convit_backbone(
         path = Path(pretrained_path)
         if not path.is_file():
             raise FileNotFoundError(f"pretrained_path {str(path)!r} for {name} does not exist")
-        model = timm.create_model(name, pretrained=False, num_classes=0)
+        model = timm.create_model(name, pretrained=False, num_classes=0, img_size=img_size)
         state = timm.models.load_state_dict(str(path))
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -198,9 +242,9 @@ def create_convit_backbone(
             )
         return model
     if not pretrained:
-        return timm.create_model(name, pretrained=False, num_classes=0)
+        return timm.create_model(name, pretrained=False, num_classes=0, img_size=img_size)
     try:
-        return timm.create_model(name, pretrained=True, num_classes=0)
+        return timm.create_model(name, pretrained=True, num_classes=0, img_size=img_size)
     except Exception as err:  # whatever the hub/download layer raised, re-raised with the offline recipe
         raise RuntimeError(
             f"could not load the pretrained weights of {name} from the Hugging Face hub (timm/{name}.fb_in1k): "
