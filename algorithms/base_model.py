@@ -150,7 +150,8 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch.image)
         loss = F.binary_cross_entropy_with_logits(logits, batch.label.float())
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(logits))
+        # The epoch mean (train_loss_epoch) is logged by EvaluationMetrics, whose state survives a mid-epoch resume.
+        self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(logits))
         self._log_step_axis(on_step=True, on_epoch=False)
         return {"loss": loss, "scores": torch.sigmoid(logits.detach()), "labels": batch.label}
 

@@ -123,6 +123,8 @@ class BenchmarkCLI(LightningCLI):
             init = logger.init_args
             if class_path.endswith("TensorBoardLogger") or class_path.endswith("CSVLogger"):
                 init.name, init.version = ctx.experiment_name, step_name
+                if class_path.endswith("TensorBoardLogger"):
+                    init.default_hp_metric = False  # a -1 placeholder logged again at every (re)start
                 if class_path.endswith("TensorBoardLogger") and ctx.resume_log_step is not None:
                     # Events logged after the checkpoint (and lost with the killed run) are dropped by readers.
                     init.purge_step = ctx.resume_log_step

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benchmark_pipelines.atomic import atomic_write_text
 from benchmark_pipelines.callbacks.resume import RESUME_CHECKPOINT, ResumeCheckpointing, RunInterrupted, StopRequest
@@ -142,8 +143,10 @@ def run_fit(args: list[str]) -> RunResult:
                     continue
                 _run_step(args, k, step.name, info, experiment_id, experiment_name, run_seed, ckpt_cfg, stop)
                 result.completed.append(k)
-        except RunInterrupted as stopped:
-            result.interrupted, result.signal = True, signal.Signals(stopped.signum).name
+        except (RunInterrupted, SIGTERMException) as stopped:
+            # Lightning raises SIGTERMException itself right after the batch end where we checkpointed.
+            signum = stopped.signum if isinstance(stopped, RunInterrupted) else stop.signum or signal.SIGTERM
+            result.interrupted, result.signal = True, signal.Signals(signum).name
             if stop.requeue_requested and ckpt_cfg.requeue:
                 result.requeued = requeue_slurm_job()
             how = "requeued" if result.requeued else "re-run the same command to resume"

@@ -51,7 +51,7 @@ class EvaluationMetrics(Callback):
         self._subsets: dict[str, frozenset[int] | None] = {}
         self._collections: dict[str, MetricCollection] = {}
         self._pairing: dict[int, int] = {}
-        self._fit: MetricCollection | None = None
+        self._train: dict[str, list] = {"scores": [], "labels": [], "losses": [], "sizes": []}
 
     # ------------------------------------------------------------------ setup per epoch
     def _start(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
@@ -123,22 +123,54 @@ class EvaluationMetrics(Callback):
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log(trainer, pl_module, "test")
 
+    # Training-epoch aggregates are kept here, not in torchmetrics/Lightning state, so that a checkpoint written
+    # mid-epoch carries them (state_dict) and a resumed epoch ends with the values of an uninterrupted one.
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._fit = MetricCollection(
-            {"BinaryAUROC": BinaryAUROC(), "BalancedBinaryAccuracy": BalancedBinaryAccuracy(threshold=self.threshold)}
-        ).to(pl_module.device)
+        self._train = {"scores": [], "labels": [], "losses": [], "sizes": []}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        if self._fit is not None and isinstance(outputs, dict) and "scores" in outputs:
-            self._fit.update(outputs["scores"].float(), outputs["labels"])
+        if not isinstance(outputs, dict) or "scores" not in outputs:
+            return
+        train = self._train
+        train["scores"].append(outputs["scores"].detach().float().cpu())
+        train["labels"].append(outputs["labels"].detach().cpu())
+        if "loss" in outputs:
+            train["losses"].append(float(outputs["loss"].detach()))
+            train["sizes"].append(len(outputs["labels"]))
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._fit is None:
+        train, self._train = self._train, {"scores": [], "labels": [], "losses": [], "sizes": []}
+        if not train["scores"]:
             return
-        for metric, value in _safe_compute(self._fit).items():
-            pl_module.log(f"fit_{metric}_epoch/all", value, sync_dist=False)
+        collection = MetricCollection(
+            {"BinaryAUROC": BinaryAUROC(), "BalancedBinaryAccuracy": BalancedBinaryAccuracy(threshold=self.threshold)}
+        )
+        collection.update(torch.cat(train["scores"]), torch.cat(train["labels"]))
+        for metric, value in _safe_compute(collection).items():
+            pl_module.log(f"fit_{metric}_epoch/all", value.to(pl_module.device), sync_dist=False)
+        if train["losses"]:
+            sizes = torch.tensor(train["sizes"], dtype=torch.float64)
+            mean = (torch.tensor(train["losses"], dtype=torch.float64) * sizes).sum() / sizes.sum()
+            pl_module.log("train_loss_epoch", float(mean), sync_dist=False)
         pl_module.log("fit_window", float(trainer.datamodule.step.index))
-        self._fit = None
+
+    def state_dict(self) -> dict:
+        train = self._train
+        return {
+            "train_scores": torch.cat(train["scores"]) if train["scores"] else torch.zeros(0),
+            "train_labels": torch.cat(train["labels"]) if train["labels"] else torch.zeros(0, dtype=torch.long),
+            "train_losses": list(train["losses"]),
+            "train_sizes": list(train["sizes"]),
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        scores, labels = state_dict.get("train_scores"), state_dict.get("train_labels")
+        self._train = {
+            "scores": [scores] if scores is not None and len(scores) else [],
+            "labels": [labels] if labels is not None and len(labels) else [],
+            "losses": list(state_dict.get("train_losses", [])),
+            "sizes": list(state_dict.get("train_sizes", [])),
+        }
 
 
 def _safe_compute(collection: MetricCollection) -> dict[str, torch.Tensor]:

@@ -115,6 +115,7 @@ class ResumeCheckpointing(Callback):
         self.stop = stop
         self._last_save = time.monotonic()
         self._last_saved_step = -1
+        self._stop_pending = False
         self._rng_to_restore: dict[str, Any] | None = None
         self.logger_ids: dict[str, str] = {}
 
@@ -205,7 +206,19 @@ class ResumeCheckpointing(Callback):
         if due:
             trainer.save_checkpoint(self.path)
             self._last_save, self._last_saved_step = time.monotonic(), step
-        if stop:
+        # The stop itself waits for the next hook: Lightning logs this batch's metrics after this hook returns.
+        self._stop_pending = stop
+
+    def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
+        if self._stop_pending:
+            self._raise_stop()
+
+    def on_train_epoch_end(self, trainer: Trainer, *args: Any) -> None:
+        if self._stop_pending:
+            self._raise_stop()
+
+    def on_validation_start(self, trainer: Trainer, *args: Any) -> None:
+        if self._stop_pending or self._stop_requested(trainer):
             self._raise_stop()
 
     def on_validation_batch_end(self, trainer: Trainer, *args: Any) -> None:

@@ -59,3 +59,30 @@ def test_atomic_checkpoint_io_leaves_only_the_final_name(tmp_path):
     AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}}, target)
     assert [p.name for p in target.parent.iterdir()] == [target.name]
     assert torch.equal(torch.load(target, weights_only=True)["state_dict"]["w"], torch.ones(3))
+
+
+def test_wandb_offline_restart_uses_the_same_run_id(tmp_path, tiny_demo_path, monkeypatch):
+    """A restarted step logs into the same W&B run (id from experiment and step), offline, with no network."""
+    import wandb
+    import yaml
+
+    from benchmark_pipelines.cli import BenchmarkCLI, StepContext
+    from tests.conftest import tiny_fit_args
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    layer = tmp_path / "wandb.yaml"
+    logger = {"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": {"save_dir": str(tmp_path)}}
+    layer.write_text(yaml.safe_dump({"trainer": {"logger": [logger]}}))
+    args = tiny_fit_args(tmp_path, tiny_demo_path, "--config", str(layer))
+    ids = []
+    for _ in range(2):  # the first start and the restart after an interruption
+        ctx = StepContext(1, tmp_path / "experiment_7" / "window_1", "experiment_7", resume_log_step=12)
+        cli = BenchmarkCLI(args=args, step=ctx)
+        run = cli.trainer.logger.experiment
+        ids.append(run.id)
+        run.log({"x": 1.0})
+        wandb.finish()
+    assert ids == ["experiment_7-window_1"] * 2
+    runs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(name.endswith("-experiment_7-window_1") for name in runs)
