@@ -86,3 +86,15 @@ def test_wandb_offline_restart_uses_the_same_run_id(tmp_path, tiny_demo_path, mo
     assert ids == ["experiment_7-window_1"] * 2
     runs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(name.endswith("-experiment_7-window_1") for name in runs)
+
+
+def test_sbatch_example_requeues_on_sigusr1_and_runs_the_training_script():
+    import subprocess
+
+    from tests.conftest import REPO
+
+    script = REPO / "slurm" / "train.sbatch"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    directives = [line.split()[1] for line in script.read_text().splitlines() if line.startswith("#SBATCH")]
+    assert "--signal=SIGUSR1@90" in directives and "--requeue" in directives
+    assert "srun ./run_training.sh" in script.read_text()
