@@ -200,9 +200,11 @@ class AIGenBenchDataModule(L.LightningDataModule):
             skip_undecodable=self.skip_undecodable,
         )
 
-    def eval_dataset(self, split: str) -> EvalImageDataset:
+    def eval_dataset(self, split: str, view: EvalView | None = None) -> EvalImageDataset:
+        """The evaluation dataset of ``split`` (balanced view) or of an explicit ``view`` of a split. The cache key
+        does not depend on the view: a sample's output depends only on the sample."""
         cfg = self._model_data_config()
-        view = self.eval_view(split)
+        view = view or self.eval_view(split)
         cache = None
         if self.cache_config.enabled:
             key = {
@@ -270,23 +272,9 @@ class AIGenBenchDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         # predict: the raw validation split, unbalanced (spec 2.6); pairing is not defined for it.
-        table = self.table
-        split = table.split("validation")
-        view = EvalView("validation", np.arange(len(split)), {})
+        view = EvalView("validation", np.arange(len(self.table.split("validation"))), {})
         self._eval_views["predict"] = view
-        cfg = self._model_data_config()
-        ds = EvalImageDataset(
-            split,
-            view.rows,
-            table.generator_ids("validation"),
-            cropping_strategy=cfg["evaluation_cropping_strategy"],
-            input_size=cfg["input_size"],
-            base_seed=self.augmentations_base_seed,
-            maximum_processing_size=self.maximum_processing_size,
-            mandatory_chain=self.mandatory_evaluation_chain,
-            skip_undecodable=self.skip_undecodable,
-        )
-        return self._loader(ds, batch_size=self.eval_batch_size)
+        return self._loader(self.eval_dataset("validation", view), batch_size=self.eval_batch_size)
 
 
 @lru_cache(maxsize=8)

@@ -87,3 +87,23 @@ def test_multicrop_end_to_end(tmp_path, tiny_demo_path):
         assert np.allclose(fused, d["fused_scores"], atol=1e-6)
         logged = logs["validate_BinaryAUROC_epoch/all"][k][1]
         assert logged == pytest.approx(roc_auc_score(d["fused_labels"], d["fused_scores"]), abs=1e-6)
+
+
+def test_predict_covers_the_raw_validation_split_with_the_same_samples_as_validate(tmp_path, tiny_demo_path):
+    import numpy as np
+
+    from benchmark_pipelines.data.datamodule import AIGenBenchDataModule, EvaluationCacheConfig
+
+    dm = AIGenBenchDataModule(
+        dataset_path=str(tiny_demo_path), evaluation_cache=EvaluationCacheConfig(directory=str(tmp_path / "cache"))
+    )
+    predict = dm.predict_dataloader().dataset
+    validate = dm.eval_dataset("validation")
+    split = dm.table.split("validation")
+    assert len(predict) == len(split) and sorted(predict.rows.tolist()) == list(range(len(split)))
+    by_id = {int(split.index[r]): i for i, r in enumerate(predict.rows)}
+    for i in range(0, len(validate), 7):
+        sample = validate[i]
+        same = predict[by_id[sample.identifier]]
+        assert same.identifier == sample.identifier and same.label == sample.label
+        np.testing.assert_array_equal(same.crops, sample.crops)
