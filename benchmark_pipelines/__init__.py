@@ -2,6 +2,8 @@
 
 from benchmark_pipelines.aigenbench_dataset import load_aigenbench
 from benchmark_pipelines.batch import Batch
+from benchmark_pipelines.data.cddb_datamodule import CDDBDataModule
+from benchmark_pipelines.data.continual_aigenbench import ContinualAIGenBenchDataModule
 from benchmark_pipelines.data.datamodule import (
     AIGenBenchDataModule,
     DemoDatasetConfig,
@@ -15,6 +17,8 @@ from benchmark_pipelines.sample_table import SampleTable, SplitTable
 __all__ = [
     "AIGenBenchDataModule",
     "Batch",
+    "CDDBDataModule",
+    "ContinualAIGenBenchDataModule",
     "DemoDatasetConfig",
     "EvaluationCacheConfig",
     "SampleTable",
