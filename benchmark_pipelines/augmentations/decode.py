@@ -105,67 +105,53 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- fast paths
 # PIL decodes PNG and JPEG several times slower than libspng and TurboJPEG (mostly its row-by-row PNG
-# unfiltering and its RGBX storage, packed again by np.asarray). The fast paths below only take files whose
-# pixels provably come out identical to PIL's, and return None for everything else (and for any file they
-# fail on), which then goes through PIL: odd or broken files keep exactly PIL's behaviour.
+# unfiltering and its RGBX storage, packed again by np.asarray). PIL still opens every file (header, checksums,
+# mode, transparency, animation: its errors are unchanged); only the pixel decoding of files whose pixels
+# provably come out identical is delegated, and a file the fast decoder rejects is then loaded by PIL, so broken
+# files keep PIL's behaviour.
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# 8-bit colour types whose PIL mode is a plain array of the samples: grey (L), RGB, grey + alpha (LA), RGBA.
-# Palette images, bit depths other than 8 (PIL scales 1/2/4-bit grey and this module 16-bit its own way) and
-# interlaced files go through PIL.
-_SPNG_FORMATS = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
-# Chunks before the image data that change what PIL returns: a transparency key (composited on white) and
-# APNG animation control (PIL's first-frame rules).
-_PNG_PIL_CHUNKS = frozenset({b"tRNS", b"acTL", b"fcTL"})
+# PIL modes of 8-bit PNGs whose samples PIL returns as stored -> libspng output format. libspng cannot output
+# grey + alpha, so LA comes as RGBA (grey replicated, as PIL's convert("RGBA") does before compositing).
+_SPNG_FORMATS = {"L": "L", "RGB": "RGB", "LA": "RGBA", "RGBA": "RGBA"}
 
 
-def _plain_png(data: bytes) -> tuple[int, int, int] | None:
-    """(width, height, colour type) of an 8-bit, non-interlaced L/RGB/LA/RGBA PNG without tRNS or APNG chunks,
-    else None.
-
-    Walks the chunks before the first IDAT and checks their CRCs, as ``PIL.Image.open`` does (it rejects a bad
-    one; such files are left to PIL to reject).
-    """
-    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE):
+def _rawmode(im: Image.Image) -> str | None:
+    if len(im.tile) != 1:
         return None
-    length, chunk_type = struct.unpack_from(">I4s", data, 8)
-    if chunk_type != b"IHDR" or length != 13:
-        return None
-    width, height, bit_depth, color_type, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
-    if bit_depth != 8 or color_type not in _SPNG_FORMATS or interlace != 0:
-        return None
-    view = memoryview(data)
-    pos = 8
-    while pos + 8 <= len(data):
-        length, chunk_type = struct.unpack_from(">I4s", data, pos)
-        if chunk_type == b"IDAT":
-            return width, height, color_type
-        end = pos + 8 + length
-        if chunk_type in _PNG_PIL_CHUNKS or end + 4 > len(data):
-            return None
-        if zlib.crc32(view[pos + 4 : end]) != struct.unpack_from(">I", data, end)[0]:
-            return None
-        pos = end + 4
-    return None
+    args = im.tile[0].args
+    return args if isinstance(args, str) else args[0] if args else None
 
 
-def _decode_png_fast(data: bytes) -> np.ndarray | None:
-    header = _plain_png(data)
-    if header is None:
+def _decode_png_fast(data: bytes, im: Image.Image) -> np.ndarray | None:
+    # rawmode == mode: 8 bits per sample (PIL scales 1/2/4-bit grey, keeps the high byte of 16-bit RGB(A));
+    # palette, transparency keys, interlaced and animated files go through PIL.
+    if (
+        im.mode not in _SPNG_FORMATS
+        or _rawmode(im) != im.mode
+        or "transparency" in im.info
+        or im.info.get("interlace")
+        or im.get_format_mimetype() != "image/png"
+    ):
         return None
-    width, height, color_type = header
-    _check_pixel_count(width, height)
     try:
-        # libspng without gamma/tRNS/sBIT processing: the stored 8-bit samples, as PIL gives them. It cannot
-        # output grey + alpha, so LA comes as RGBA (grey replicated, as PIL's convert("RGBA") does).
-        pixels = pyspng.load(data, format=_SPNG_FORMATS[color_type])
+        # libspng without gamma/tRNS/sBIT processing: the stored 8-bit samples, as PIL gives them.
+        pixels = pyspng.load(data, format=_SPNG_FORMATS[im.mode])
     except (RuntimeError, ValueError):
         return None
-    if color_type == 0:
+    if im.mode == "L":
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    if color_type == 2:
+    if im.mode == "RGB":
         return pixels
     return _to_rgb(Image.fromarray(pixels, "RGBA"))  # composited on white like PIL-decoded LA/RGBA files
+
+
+def _decode_fast(data: bytes, im: Image.Image) -> np.ndarray | None:
+    """The pixels of an opened, not yet loaded PNG or JPEG from a faster decoder, or None to let PIL load it."""
+    if im.format == "PNG":
+        return _decode_png_fast(data, im)
+    if im.format == "JPEG" and im.mode in ("RGB", "L") and _rawmode(im) == im.mode:
+        return decode_jpeg_like_pil(data)
+    return None
 
 
 # Colour spaces whose conversion to RGB is libjpeg's own (the same code in PIL and TurboJPEG). CMYK/YCCK files
@@ -197,14 +183,6 @@ def decode_jpeg_like_pil(data: bytes | np.ndarray) -> np.ndarray | None:
         return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False, min_factor=1)
     except ValueError:
         return None
-
-
-def _decode_fast(data: bytes) -> np.ndarray | None:
-    if data[:2] == b"\xff\xd8":
-        return decode_jpeg_like_pil(data)
-    if data[:8] == _PNG_SIGNATURE:
-        return _decode_png_fast(data)
-    return None
 
 
 def _probe_jpegs() -> list[bytes]:
@@ -288,11 +266,11 @@ def decode_rgb(data: bytes, *, where: str = "") -> np.ndarray:
         ImageDecodeError: the bytes are not a decodable image, are truncated, or the image is too large.
     """
     try:
-        fast = _decode_fast(data)
-        if fast is not None:
-            return fast
         with _raised_pixel_limit(), Image.open(BytesIO(data)) as im:
             _check_pixel_count(*im.size)
+            fast = _decode_fast(data, im)
+            if fast is not None:
+                return fast
             im.load()
             return _to_rgb(im)
     except _DECODE_ERRORS as exc:
