@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
@@ -226,30 +225,18 @@ def create_convit_backbone(
     """
     if size not in CONVIT_SIZES:
         raise ValueError(f"unknown ConViT size {size!r}; expected one of {list(CONVIT_SIZES)}")
+    # One ConViT builder for the plain detectors and LoRAX (hub weights, local weights, offline error).
+    from algorithms.models.convit import CONVIT_TIMM_NAMES
+    from algorithms.models.dinov2 import create_timm_backbone
+
     name = f"convit_{size}"
-    if pretrained_path is not None:
-        path = Path(pretrained_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"pretrained_path {str(path)!r} for {name} does not exist")
-        model = timm.create_model(name, pretrained=False, num_classes=0, img_size=img_size)
-        state = timm.models.load_state_dict(str(path))
-        state = {k: v for k, v in state.items() if not k.startswith("head.")}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise RuntimeError(
-                f"checkpoint {str(path)!r} does not fit {name}: missing keys {missing[:5]}, "
-                f"unexpected keys {unexpected[:5]}"
-            )
-        return model
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, num_classes=0, img_size=img_size)
-    try:
-        return timm.create_model(name, pretrained=True, num_classes=0, img_size=img_size)
-    except Exception as err:  # whatever the hub/download layer raised, re-raised with the offline recipe
-        raise RuntimeError(
-            f"could not load the pretrained weights of {name} from the Hugging Face hub (timm/{name}.fb_in1k): "
-            f"{err}. Offline, download the checkpoint elsewhere and pass pretrained_path=<local file>."
-        ) from err
+    return create_timm_backbone(
+        CONVIT_TIMM_NAMES[name],
+        model=name,
+        pretrained=pretrained,
+        pretrained_path=None if pretrained_path is None else str(pretrained_path),
+        img_size=img_size,
+    )
 
 
 def div_targets(y: torch.Tensor, n_old_classes: int) -> torch.Tensor:

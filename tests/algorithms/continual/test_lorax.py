@@ -135,8 +135,12 @@ def test_pretrained_failure_names_model_and_offline_fix(monkeypatch: pytest.Monk
             raise OSError("We couldn't connect to 'https://huggingface.co'")
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(lorax.timm, "create_model", offline)
-    with pytest.raises(RuntimeError, match=r"convit_tiny.*timm/convit_tiny\.fb_in1k.*pretrained_path"):
+    import timm
+
+    from algorithms.models.weights import PretrainedWeightsUnavailable
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(PretrainedWeightsUnavailable, match=r"convit_tiny.*convit_tiny\.fb_in1k.*pretrained_path"):
         LoRAXNetwork("tiny", pretrained=True)
 
 
