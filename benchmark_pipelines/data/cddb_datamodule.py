@@ -12,9 +12,9 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from benchmark_pipelines.cddb import CDDBDataset, load_cddb, resolve_scenario
-from benchmark_pipelines.data.continual import ClassLabelledDataset, make_loader, memory_rows, model_data_config
+from benchmark_pipelines.data.continual import ClassLabelledDataset, memory_rows, model_data_config
 from benchmark_pipelines.data.image_datasets import EVAL_AUGMENTATION_SEED, EvalImageDataset, TrainImageDataset
-from benchmark_pipelines.data.samplers import ResumableShuffleSampler
+from benchmark_pipelines.data.samplers import ResumableTrainingData, make_loader
 from benchmark_pipelines.protocols import Step
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _load(root: str, scenario: tuple[tuple[str, int], ...] | str) -> CDDBDataset
     return load_cddb(root, scenario if isinstance(scenario, str) else list(scenario))
 
 
-class CDDBDataModule(L.LightningDataModule):
+class CDDBDataModule(ResumableTrainingData, L.LightningDataModule):
     """CDDB scenarios as class-incremental tasks: task ``k`` trains on its images plus the exemplar memory.
 
     Step ``k`` (``task_<k>`` with ``experiment_info.window_name_prefix: task_``) trains on the train images of
@@ -83,7 +83,6 @@ class CDDBDataModule(L.LightningDataModule):
         self.skip_undecodable = skip_undecodable
         self.step_index = current_task or 0
         self.run_seed = 0
-        self._resume_position: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ data and steps
     @property
@@ -152,19 +151,7 @@ class CDDBDataModule(L.LightningDataModule):
         all_rows = np.concatenate([rows, mem_rows]).astype(np.int64)
         labels = np.concatenate([data.info["train"].class_label[rows], mem_labels])
         print(f"{self.step.name}: {len(rows)} task images + {len(mem_rows)} exemplars", flush=True)
-        base = TrainImageDataset(
-            split,
-            all_rows,
-            data.table.generator_ids("train"),
-            augmentations=cfg["training_augmentations"],
-            cropping_strategy=cfg["training_cropping_strategy"],
-            input_size=cfg["input_size"],
-            augmentation_factor=self.augmentation_factor,
-            base_seed=self.augmentations_base_seed,
-            run_seed=self.run_seed,
-            maximum_processing_size=self.maximum_processing_size,
-            skip_undecodable=self.skip_undecodable,
-        )
+        base = TrainImageDataset.for_data_module(self, split, all_rows, data.table.generator_ids("train"), cfg)
         return ClassLabelledDataset(base, labels, self.augmentation_factor)
 
     def _eval_dataset(self, split_name: str, rows: np.ndarray) -> EvalImageDataset:
@@ -191,22 +178,8 @@ class CDDBDataModule(L.LightningDataModule):
         ds = ClassLabelledDataset(self._eval_dataset("train", rows), self.data.info["train"].class_label[rows])
         return make_loader(ds, batch_size=self.eval_batch_size, num_workers=self.num_workers, seed=self.run_seed)
 
-    def resume_training_at(self, epoch: int, batches_done: int) -> None:
-        """Called on a mid-epoch resume: the next training loader continues ``epoch`` after ``batches_done``."""
-        self._resume_position = (epoch, batches_done)
-
     def train_dataloader(self) -> DataLoader:
-        ds = self.train_dataset()
-        trainer = self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = ResumableShuffleSampler(len(ds), (self.run_seed, self.step_index), num_replicas=replicas, rank=rank)
-        position, self._resume_position = self._resume_position, None
-        if position is not None:
-            epoch, batches_done = position
-            sampler.resume_at(epoch, batches_done * self.train_batch_size * replicas)
-        return make_loader(
-            ds, batch_size=self.train_batch_size, num_workers=self.num_workers, sampler=sampler, seed=self.run_seed
-        )
+        return self.resumable_train_loader(self.train_dataset())
 
     def _eval_loader(self) -> DataLoader:
         return make_loader(

@@ -15,11 +15,9 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from benchmark_pipelines.data.image_datasets import Sample, collate_samples
-from benchmark_pipelines.data.samplers import ResumableDataLoader, ResumableShuffleSampler
+from benchmark_pipelines.data.image_datasets import Sample
 from benchmark_pipelines.sample_table import SplitTable
 
 
@@ -78,30 +76,6 @@ def memory_rows(split: SplitTable, module: Any) -> tuple[np.ndarray, np.ndarray]
     return split.rows_of_ids(ids), labels
 
 
-def make_loader(
-    dataset: Dataset,
-    *,
-    batch_size: int,
-    num_workers: int,
-    sampler: ResumableShuffleSampler | None = None,
-    seed: int = 0,
-) -> DataLoader:
-    """The suite's DataLoader settings: collate into :class:`Batch`; with a resumable shuffling sampler (training,
-    ``drop_last`` when larger than a batch) or in order (evaluation, herding). Worker seeds come from ``seed``,
-    never from the global RNG."""
-    return (ResumableDataLoader if sampler is not None else DataLoader)(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        drop_last=sampler is not None and len(dataset) > batch_size,
-        num_workers=min(num_workers, len(dataset)),
-        collate_fn=collate_samples,
-        pin_memory=torch.cuda.is_available(),
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-    )
-
-
 def model_data_config(trainer: Any) -> dict:
     """Input size, crop strategies and training augmentations of the model being trained (LoRAX defaults)."""
     module = trainer.lightning_module if trainer is not None else None
@@ -115,4 +89,4 @@ def model_data_config(trainer: Any) -> dict:
     }
 
 
-__all__ = ["ClassLabelledDataset", "make_loader", "memory_rows", "model_data_config"]
+__all__ = ["ClassLabelledDataset", "memory_rows", "model_data_config"]

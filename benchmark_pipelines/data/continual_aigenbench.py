@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader
 
-from benchmark_pipelines.data.continual import ClassLabelledDataset, make_loader, memory_rows, model_data_config
+from benchmark_pipelines.data.continual import ClassLabelledDataset, memory_rows, model_data_config
 from benchmark_pipelines.data.datamodule import AIGenBenchDataModule
 from benchmark_pipelines.data.image_datasets import EvalImageDataset, TrainImageDataset
+from benchmark_pipelines.data.samplers import make_loader
 from benchmark_pipelines.generators import REAL_GENERATOR
 
 
@@ -72,19 +73,7 @@ class ContinualAIGenBenchDataModule(AIGenBenchDataModule):
         all_rows = np.concatenate([rows, mem_rows])
         labels = np.concatenate([self.train_class_labels(rows), mem_labels])
         print(f"{self.step.name}: {len(rows)} window images + {len(mem_rows)} exemplars", flush=True)
-        base = TrainImageDataset(
-            split,
-            all_rows,
-            self.table.generator_ids("train"),
-            augmentations=cfg["training_augmentations"],
-            cropping_strategy=cfg["training_cropping_strategy"],
-            input_size=cfg["input_size"],
-            augmentation_factor=self.augmentation_factor,
-            base_seed=self.augmentations_base_seed,
-            run_seed=self.run_seed,
-            maximum_processing_size=self.maximum_processing_size,
-            skip_undecodable=self.skip_undecodable,
-        )
+        base = TrainImageDataset.for_data_module(self, split, all_rows, self.table.generator_ids("train"), cfg)
         return ClassLabelledDataset(base, labels, self.augmentation_factor)
 
     def herding_dataloader(self, task: int) -> DataLoader:

@@ -11,7 +11,6 @@ from typing import Literal
 
 import lightning as L
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from benchmark_pipelines.aigenbench_dataset import load_aigenbench
@@ -20,9 +19,8 @@ from benchmark_pipelines.data.image_datasets import (
     EVAL_AUGMENTATION_SEED,
     EvalImageDataset,
     TrainImageDataset,
-    collate_samples,
 )
-from benchmark_pipelines.data.samplers import ResumableDataLoader, ResumableShuffleSampler
+from benchmark_pipelines.data.samplers import ResumableTrainingData, make_loader
 from benchmark_pipelines.demo_dataset import build_demo_dataset
 from benchmark_pipelines.protocols import EvalView, SlidingWindowsProtocol, Step, make_eval_view
 from benchmark_pipelines.sample_table import SampleTable
@@ -67,7 +65,7 @@ def _load_table(path: str) -> SampleTable:
     return load_aigenbench(path)
 
 
-class AIGenBenchDataModule(L.LightningDataModule):
+class AIGenBenchDataModule(ResumableTrainingData, L.LightningDataModule):
     """AI-GenBench data: sliding-window train views and the balanced validation/test view.
 
     Args:
@@ -125,7 +123,6 @@ class AIGenBenchDataModule(L.LightningDataModule):
         self.step_index = self.definition.current_window or 0
         self.run_seed = 0
         self._eval_views: dict[str, EvalView] = {}
-        self._resume_position: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ table and steps
     def resolved_dataset_path(self) -> str:
@@ -184,20 +181,9 @@ class AIGenBenchDataModule(L.LightningDataModule):
         }
 
     def train_dataset(self) -> TrainImageDataset:
-        cfg = self._model_data_config()
-        split = self.table.split("train")
-        return TrainImageDataset(
-            split,
-            self.step.train_rows,
-            self.table.generator_ids("train"),
-            augmentations=cfg["training_augmentations"],
-            cropping_strategy=cfg["training_cropping_strategy"],
-            input_size=cfg["input_size"],
-            augmentation_factor=self.augmentation_factor,
-            base_seed=self.augmentations_base_seed,
-            run_seed=self.run_seed,
-            maximum_processing_size=self.maximum_processing_size,
-            skip_undecodable=self.skip_undecodable,
+        table = self.table
+        return TrainImageDataset.for_data_module(
+            self, table.split("train"), self.step.train_rows, table.generator_ids("train"), self._model_data_config()
         )
 
     def eval_dataset(self, split: str, view: EvalView | None = None) -> EvalImageDataset:
@@ -233,48 +219,23 @@ class AIGenBenchDataModule(L.LightningDataModule):
             skip_undecodable=self.skip_undecodable,
         )
 
-    def _loader(self, dataset, *, batch_size: int, sampler: ResumableShuffleSampler | None = None) -> DataLoader:  # noqa: ANN001
-        workers = min(self.num_workers, len(dataset))
-        return (ResumableDataLoader if sampler is not None else DataLoader)(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            drop_last=sampler is not None and len(dataset) > batch_size,
-            num_workers=workers,
-            collate_fn=collate_samples,
-            pin_memory=torch.cuda.is_available(),
-            # Worker seeds come from this generator, never from the global RNG (which a resume restores).
-            generator=torch.Generator().manual_seed(self.run_seed),
-            persistent_workers=False,
-        )
-
-    def resume_training_at(self, epoch: int, batches_done: int) -> None:
-        """Called on a mid-epoch resume (by ``ResumeCheckpointing``): the next training loader continues ``epoch``
-        after its first ``batches_done`` batches per device."""
-        self._resume_position = (epoch, batches_done)
+    def _loader(self, dataset: EvalImageDataset) -> DataLoader:
+        return make_loader(dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers, seed=self.run_seed)
 
     def train_dataloader(self) -> DataLoader:
-        ds = self.train_dataset()
-        trainer = self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = ResumableShuffleSampler(len(ds), (self.run_seed, self.step_index), num_replicas=replicas, rank=rank)
-        position, self._resume_position = getattr(self, "_resume_position", None), None
-        if position is not None:
-            epoch, batches_done = position
-            sampler.resume_at(epoch, batches_done * self.train_batch_size * replicas)
-        return self._loader(ds, batch_size=self.train_batch_size, sampler=sampler)
+        return self.resumable_train_loader(self.train_dataset())
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.eval_dataset("validation"), batch_size=self.eval_batch_size)
+        return self._loader(self.eval_dataset("validation"))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.eval_dataset("test"), batch_size=self.eval_batch_size)
+        return self._loader(self.eval_dataset("test"))
 
     def predict_dataloader(self) -> DataLoader:
         # predict: the raw validation split, unbalanced (spec 2.6); pairing is not defined for it.
         view = EvalView("validation", np.arange(len(self.table.split("validation"))), {})
         self._eval_views["predict"] = view
-        return self._loader(self.eval_dataset("validation", view), batch_size=self.eval_batch_size)
+        return self._loader(self.eval_dataset("validation", view))
 
 
 @lru_cache(maxsize=8)

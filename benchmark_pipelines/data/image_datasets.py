@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,6 +95,26 @@ class TrainImageDataset(_SplitRowsDataset):
         self.run_seed = run_seed
         self.epoch = 0
         self.maximum_processing_size = maximum_processing_size
+
+    @classmethod
+    def for_data_module(
+        cls, data: Any, split: SplitTable, rows: np.ndarray, generator_ids: np.ndarray, model_config: dict
+    ) -> TrainImageDataset:
+        """The training view of ``rows`` with a data module's settings (``augmentation_factor``, seeds, maximum
+        processing size, skip policy) and the model's (augmentation set, cropping strategy, input size)."""
+        return cls(
+            split,
+            rows,
+            generator_ids,
+            augmentations=model_config["training_augmentations"],
+            cropping_strategy=model_config["training_cropping_strategy"],
+            input_size=model_config["input_size"],
+            augmentation_factor=data.augmentation_factor,
+            base_seed=data.augmentations_base_seed,
+            run_seed=data.run_seed,
+            maximum_processing_size=data.maximum_processing_size,
+            skip_undecodable=data.skip_undecodable,
+        )
 
     def __len__(self) -> int:
         return len(self.rows) * self.augmentation_factor

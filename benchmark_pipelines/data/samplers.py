@@ -1,4 +1,5 @@
-"""A shuffling sampler whose order is a pure function of (seed, epoch), so a resumed run replays the same batches."""
+"""Loaders of the suite: a shuffling sampler whose order is a pure function of (seed, epoch), so a resumed run
+replays the same batches; the DataLoader settings every data module uses; the data-module side of a resume."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
-from torch.utils.data import DataLoader, DistributedSampler
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from benchmark_pipelines.data.image_datasets import collate_samples
 
 
 class ResumableShuffleSampler(DistributedSampler):
@@ -85,4 +89,62 @@ class ResumableDataLoader(DataLoader):
             )
 
 
-__all__ = ["ResumableDataLoader", "ResumableShuffleSampler"]
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    sampler: ResumableShuffleSampler | None = None,
+    seed: int = 0,
+) -> DataLoader:
+    """The suite's DataLoader settings: collate into :class:`Batch`; with a resumable shuffling sampler (training,
+    ``drop_last`` when larger than a batch) or in order (evaluation, herding). Worker seeds come from ``seed``,
+    never from the global RNG (which a resume restores)."""
+    return (ResumableDataLoader if sampler is not None else DataLoader)(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=sampler is not None and len(dataset) > batch_size,
+        num_workers=min(num_workers, len(dataset)),
+        collate_fn=collate_samples,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+    )
+
+
+class ResumableTrainingData:
+    """The data-module side of an exact resume, for data modules with ``train_batch_size``, ``num_workers``,
+    ``run_seed``, ``step_index`` and ``trainer``.
+
+    ``ResumeCheckpointing`` calls :meth:`resume_training_at` on a mid-epoch resume; the next
+    :meth:`resumable_train_loader` then continues that epoch after the batches already trained on.
+    """
+
+    _resume_position: tuple[int, int] | None = None
+
+    def resume_training_at(self, epoch: int, batches_done: int) -> None:
+        """The next training loader continues ``epoch`` after its first ``batches_done`` batches per device."""
+        self._resume_position = (epoch, batches_done)
+
+    def resumable_train_loader(self, dataset: Dataset) -> DataLoader:
+        """A training loader over ``dataset`` in the (run seed, step, epoch) order, sharded over the devices."""
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableShuffleSampler(
+            len(dataset), (self.run_seed, self.step_index), num_replicas=replicas, rank=rank
+        )
+        position, self._resume_position = self._resume_position, None
+        if position is not None:
+            epoch, batches_done = position
+            sampler.resume_at(epoch, batches_done * self.train_batch_size * replicas)
+        return make_loader(
+            dataset,
+            batch_size=self.train_batch_size,
+            num_workers=self.num_workers,
+            sampler=sampler,
+            seed=self.run_seed,
+        )
+
+
+__all__ = ["ResumableDataLoader", "ResumableShuffleSampler", "ResumableTrainingData", "make_loader"]
