@@ -39,7 +39,46 @@ def fuse_crop_scores(scores: torch.Tensor, crop_to_image: torch.Tensor) -> tuple
     return (fused / counts)[order], first[order]
 
 
-class BaseDeepfakeDetectionModel(L.LightningModule):
+class BenchmarkModuleHooks:
+    """What every detector of the suite shares with the runner and the data modules (mixed into a LightningModule
+    whose hparams hold the crop strategies and training augmentations, with ``input_size``,
+    ``logging_initial_step`` and ``evaluation_step(batch, stage)``): the data config, the continuous step axis,
+    and validate/test/predict through ``evaluation_step``."""
+
+    def data_config(self) -> dict[str, Any]:
+        """What the data module needs from the model: input size, crop strategies, training augmentations."""
+        hp = self.hparams
+        return {
+            "input_size": self.input_size,
+            "training_cropping_strategy": hp.training_cropping_strategy,
+            "evaluation_cropping_strategy": hp.evaluation_cropping_strategy,
+            "training_augmentations": hp.training_augmentations,
+        }
+
+    def _log_step_axis(self, **kwargs: Any) -> None:
+        # Logging "step" makes Lightning use it as the x-axis: the axis continues across windows and tasks.
+        self.log("step", float(self.logging_initial_step + self.global_step), **kwargs)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.evaluation_step(batch, "validate")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.evaluation_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.evaluation_step(batch, "predict")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_step_axis()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_step_axis()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_step_axis()
+
+
+class BaseDeepfakeDetectionModel(BenchmarkModuleHooks, L.LightningModule):
     """Binary AI-generated image detector over any registered backbone.
 
     Args:
@@ -119,16 +158,6 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
         state = ckpt.get("state_dict", ckpt)
         self.load_state_dict(state, strict=True)
 
-    def data_config(self) -> dict[str, Any]:
-        """What the data module needs from the model: input size, crop strategies, training augmentations."""
-        hp = self.hparams
-        return {
-            "input_size": self.input_size,
-            "training_cropping_strategy": hp.training_cropping_strategy,
-            "evaluation_cropping_strategy": hp.evaluation_cropping_strategy,
-            "training_augmentations": hp.training_augmentations,
-        }
-
     # ------------------------------------------------------------------ forward
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> normalised float on the model's device (channels-last memory format)."""
@@ -142,10 +171,6 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
         return self.model(x).squeeze(1).float()
 
     # ------------------------------------------------------------------ steps
-    def _log_step_axis(self, **kwargs: Any) -> None:
-        # Logging "step" makes Lightning use it as the x-axis: the axis continues across windows.
-        self.log("step", float(self.logging_initial_step + self.global_step), **kwargs)
-
     @override
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch.image)
@@ -178,30 +203,6 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
             "crop_to_image_index": index,
         }
 
-    @override
-    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "validate")
-
-    @override
-    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "test")
-
-    @override
-    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "predict")
-
-    @override
-    def on_validation_epoch_end(self) -> None:
-        self._log_step_axis()
-
-    @override
-    def on_test_epoch_end(self) -> None:
-        self._log_step_axis()
-
-    @override
-    def on_train_epoch_end(self) -> None:
-        self._log_step_axis()
-
     # ------------------------------------------------------------------ optimisation
     @override
     def configure_optimizers(self) -> Any:
@@ -218,4 +219,4 @@ class BaseDeepfakeDetectionModel(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-__all__ = ["BaseDeepfakeDetectionModel", "fuse_crop_scores"]
+__all__ = ["BaseDeepfakeDetectionModel", "BenchmarkModuleHooks", "fuse_crop_scores"]

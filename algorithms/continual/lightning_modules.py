@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
 
-from algorithms.base_model import EVALUATION_CROPPING, TRAINING_CROPPING, fuse_crop_scores
+from algorithms.base_model import EVALUATION_CROPPING, TRAINING_CROPPING, BenchmarkModuleHooks, fuse_crop_scores
 from algorithms.continual.exemplar_memory import ExemplarMemory
 from benchmark_pipelines.batch import Batch
 
@@ -42,7 +42,7 @@ SCHEDULERS = ("cosine", "none")
 LORAX_MEAN_STD = (0.5, 0.5, 0.5)
 
 
-class ContinualClassifier(L.LightningModule):
+class ContinualClassifier(BenchmarkModuleHooks, L.LightningModule):
     """Base of the continual methods: growing head, exemplar memory, optimiser, evaluation outputs.
 
     Subclasses build their network in ``__init__`` and then call :meth:`_finish_init`; they implement
@@ -320,16 +320,6 @@ class ContinualClassifier(L.LightningModule):
         )
 
     # ------------------------------------------------------------------ data config and forward
-    def data_config(self) -> dict[str, Any]:
-        """What the data module needs from the model: input size, crop strategies, training augmentations."""
-        hp = self.hparams
-        return {
-            "input_size": self.input_size,
-            "training_cropping_strategy": hp.training_cropping_strategy,
-            "evaluation_cropping_strategy": hp.evaluation_cropping_strategy,
-            "training_augmentations": hp.training_augmentations,
-        }
-
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> normalised float on the model's device."""
         x = images.to(self.device, non_blocking=True).float()
@@ -349,9 +339,6 @@ class ContinualClassifier(L.LightningModule):
         return probs[:, self._fake_mask(probs.device)].sum(dim=1)
 
     # ------------------------------------------------------------------ steps
-    def _log_step_axis(self, **kwargs: Any) -> None:
-        self.log("step", float(self.logging_initial_step + self.global_step), **kwargs)
-
     @override
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         y = batch.label.to(self.device)
@@ -396,30 +383,6 @@ class ContinualClassifier(L.LightningModule):
             "crop_losses": crop_losses,
             "crop_to_image_index": index,
         }
-
-    @override
-    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "validate")
-
-    @override
-    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "test")
-
-    @override
-    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self.evaluation_step(batch, "predict")
-
-    @override
-    def on_validation_epoch_end(self) -> None:
-        self._log_step_axis()
-
-    @override
-    def on_test_epoch_end(self) -> None:
-        self._log_step_axis()
-
-    @override
-    def on_train_epoch_end(self) -> None:
-        self._log_step_axis()
 
     # ------------------------------------------------------------------ optimisation
     def scaled_learning_rates(self) -> tuple[float, float, float]:
